@@ -1,0 +1,133 @@
+"""Typed events the agent loop emits while it works on a turn.
+
+The terminal renderer, ``ossa run --json``, batch results and the session transcript all read
+the same events, so a plugin author sees exactly what the user saw. Every event turns into a
+plain JSON object (``to_dict``) and back (``event_from_dict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class: ``type`` names the event in JSON."""
+
+    type: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class ReasoningDelta(Event):
+    """Text the model streamed on the ``analysis`` channel (its chain of thought)."""
+
+    type: ClassVar[str] = "reasoning_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class CommentaryDelta(Event):
+    """Text streamed on ``commentary`` with no recipient: a preamble meant for the user."""
+
+    type: ClassVar[str] = "commentary_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalDelta(Event):
+    """Answer text on the ``final`` channel, with citations already resolved to links."""
+
+    type: ClassVar[str] = "final_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted(Event):
+    """The model addressed a tool; ``arguments`` is the message text (JSON or code)."""
+
+    type: ClassVar[str] = "tool_call_started"
+    step: int
+    recipient: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCallFinished(Event):
+    """What the tool answered (all its messages' text joined)."""
+
+    type: ClassVar[str] = "tool_call_finished"
+    step: int
+    recipient: str
+    arguments: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the loop did on its own that the user should know about (a repair, a shrink)."""
+
+    type: ClassVar[str] = "notice"
+    message: str
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    """A problem that ended or disturbed the turn; ``kind`` is a short machine-readable tag."""
+
+    type: ClassVar[str] = "error"
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Usage(Event):
+    """Token counts for the turn, from the engine's statistics."""
+
+    type: ClassVar[str] = "usage"
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    output_tokens: int = 0
+    model_calls: int = 0
+
+
+@dataclass(frozen=True)
+class TurnEnd(Event):
+    """The turn is over: ``status`` is one of :data:`STATUSES`; ``answer`` has resolved links."""
+
+    type: ClassVar[str] = "turn_end"
+    status: str
+    answer: str = ""
+    steps: int = 0
+
+
+#: Why a turn ended.
+STATUSES = ("completed", "max_steps", "max_tokens", "interrupted", "error")
+
+_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        ReasoningDelta,
+        CommentaryDelta,
+        FinalDelta,
+        ToolCallStarted,
+        ToolCallFinished,
+        Notice,
+        Error,
+        Usage,
+        TurnEnd,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event written by :meth:`Event.to_dict`."""
+    fields = dict(data)
+    kind = fields.pop("type", None)
+    if kind not in _TYPES:
+        raise ValueError(f"unknown event type {kind!r}")
+    return _TYPES[kind](**fields)

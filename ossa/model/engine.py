@@ -1,0 +1,241 @@
+"""The gpt-oss forward pass and a generation engine with a prefix-reusing KV cache."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ossa.model.cache import LayerCache, attention_mask
+from ossa.model.checkpoint import Checkpoint
+from ossa.model.config import Config
+from ossa.model.layers import ExpertCache, Experts, Rotary, attend, linear, moe, rms_norm
+
+
+class ContextLengthError(ValueError):
+    """The prompt does not fit in the model's context."""
+
+
+@dataclass
+class Stats:
+    """What the last `generate` (or `logits`) call did."""
+
+    prefilled_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+
+class Model:
+    """Weights in inference form plus the forward pass over a KV cache."""
+
+    def __init__(
+        self, ckpt: Checkpoint, *, device: torch.device, dtype: torch.dtype, expert_cache_bytes: int
+    ) -> None:
+        cfg = self.config = ckpt.config
+        self.device, self.dtype = device, dtype
+        # activations: fp32 on CPU (bf16 GEMMs are slow there), the weight dtype on accelerators
+        self.act_dtype = torch.float32 if device.type == "cpu" else dtype
+        t = ckpt.tensors
+
+        def dense(name: str) -> torch.Tensor:
+            return t[name].to(device=device, dtype=dtype)
+
+        def small(name: str) -> torch.Tensor:  # norms, biases, sinks: tiny, kept in act precision
+            return t[name].to(device=device, dtype=torch.float32 if device.type == "cpu" else dtype)
+
+        self.expert_cache = ExpertCache(expert_cache_bytes)
+        self.embedding = dense("embedding.weight")
+        self.unembedding = dense("unembedding.weight")
+        self.norm = t["norm.scale"].to(device=device, dtype=torch.float32)
+        self.layers = []
+        for n in range(cfg.num_hidden_layers):
+            b = f"block.{n}."
+            experts = {k[len(b) + 4 :]: v.to(device) for k, v in t.items() if k.startswith(b + "mlp.mlp")}
+            self.layers.append(
+                {
+                    "attn_norm": t[b + "attn.norm.scale"].to(device=device, dtype=torch.float32),
+                    "qkv_w": dense(b + "attn.qkv.weight"),
+                    "qkv_b": small(b + "attn.qkv.bias"),
+                    "sinks": small(b + "attn.sinks"),
+                    "out_w": dense(b + "attn.out.weight"),
+                    "out_b": small(b + "attn.out.bias"),
+                    "mlp_norm": t[b + "mlp.norm.scale"].to(device=device, dtype=torch.float32),
+                    "gate_w": dense(b + "mlp.gate.weight"),
+                    "gate_b": small(b + "mlp.gate.bias"),
+                    "b1": small(b + "mlp.mlp1_bias"),
+                    "b2": small(b + "mlp.mlp2_bias"),
+                    "experts": Experts(n, experts, dtype, self.expert_cache),
+                }
+            )
+        self.rotary = Rotary(cfg, device)
+        self.sm_scale = 1 / math.sqrt(cfg.head_dim)
+
+    def new_cache(self, ring_slots: int) -> list[LayerCache]:
+        cfg = self.config
+        return [
+            LayerCache(
+                cfg.num_key_value_heads,
+                cfg.head_dim,
+                window=cfg.sliding_window if cfg.is_sliding(n) else None,
+                ring_slots=ring_slots,
+                dtype=self.act_dtype,
+                device=self.device,
+            )
+            for n in range(cfg.num_hidden_layers)
+        ]
+
+    @torch.no_grad()
+    def forward(self, tokens: torch.Tensor, start: int, cache: list[LayerCache]) -> torch.Tensor:
+        """Hidden states (after the final norm) `[T, hidden]` for tokens at start..start+T-1."""
+        cfg = self.config
+        n = tokens.shape[0]
+        hq, hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        positions = torch.arange(start, start + n, device=self.device)
+        cos, sin = self.rotary.tables(positions, self.act_dtype)
+        x = self.embedding[tokens].to(self.act_dtype)
+        masks: dict[bool, torch.Tensor | None] = {}
+        for layer, c in zip(self.layers, cache, strict=True):
+            t = rms_norm(x, layer["attn_norm"])
+            qkv = linear(t, layer["qkv_w"], layer["qkv_b"])
+            q = Rotary.apply(qkv[:, : hq * d].view(n, hq, d), cos, sin)
+            k = Rotary.apply(qkv[:, hq * d : (hq + hkv) * d].view(n, hkv, d), cos, sin)
+            v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
+            c.write(k, v, start)
+            keys, values, key_pos = c.view()
+            if c.ring not in masks:  # every layer of a kind holds the same positions
+                needed = c.ring or n > 1
+                masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
+            sink = (layer["sinks"] / self.sm_scale).to(q.dtype).view(1, hq, 1).expand(n, hq, 1)
+            q = torch.cat([q, sink], dim=-1).transpose(0, 1)
+            attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
+            x = x + linear(attn.transpose(0, 1).reshape(n, hq * d), layer["out_w"], layer["out_b"])
+            t = rms_norm(x, layer["mlp_norm"])
+            x = x + moe(t, layer["gate_w"], layer["gate_b"], layer["experts"], layer["b1"], layer["b2"], cfg)
+        return rms_norm(x, self.norm)
+
+    def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
+        return linear(hidden, self.unembedding).float()
+
+
+class Engine:
+    """Greedy or sampled generation over one KV cache that later prompts reuse by prefix."""
+
+    def __init__(self, model: Model, *, prefill_chunk: int = 512) -> None:
+        self.model = model
+        self.config: Config = model.config
+        self.prefill_chunk = prefill_chunk
+        # a ring this size lets a chunk be written before it is attended, and lets the cache
+        # rewind up to prefill_chunk tokens and still serve every window
+        self._ring_slots = model.config.sliding_window + prefill_chunk
+        self._cache = model.new_cache(self._ring_slots)
+        self._tokens: list[int] = []  # the tokens whose keys/values the cache holds
+        self.stats = Stats()
+
+    @property
+    def context_length(self) -> int:
+        return self.config.context_length
+
+    def logits(self, tokens: Iterable[int]) -> torch.Tensor:
+        """float32 `[len, vocab]` logits for every position, from a fresh cache."""
+        ids = self._check_tokens(list(tokens))
+        cache = self.model.new_cache(self._ring_slots)
+        t0 = time.perf_counter()
+        out = torch.cat([self.model.unembed(h) for h in self._prefill(ids, 0, cache)])
+        self.stats = Stats(prefilled_tokens=len(ids), prefill_s=time.perf_counter() - t0)
+        return out
+
+    def generate(
+        self,
+        prompt: list[int],
+        *,
+        stop: Iterable[int] = (),
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[int]:
+        """Yield sampled tokens as they come; a stop token is yielded, then generation ends."""
+        ids = self._check_tokens(list(prompt))
+        if max_tokens < 0:
+            raise ValueError("max_tokens must be >= 0")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+        gen = torch.Generator(device=self.model.device)
+        gen.manual_seed(seed) if seed is not None else gen.seed()
+        return self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen)
+
+    def _generate(
+        self, ids: list[int], stop: frozenset[int], max_tokens: int, temperature: float, top_p: float, gen
+    ) -> Iterator[int]:
+        self.stats = stats = Stats()
+        t0 = time.perf_counter()
+        reused = self._rewind(ids)
+        stats.reused_tokens, stats.prefilled_tokens = reused, len(ids) - reused
+        hidden = None
+        for hidden in self._prefill(ids[reused:], reused, self._cache):  # noqa: B007
+            pass
+        self._tokens = list(ids)
+        logits = self.model.unembed(hidden[-1:])[0]
+        stats.prefill_s = time.perf_counter() - t0
+        for _ in range(max_tokens):
+            token = _sample(logits, temperature, top_p, gen)
+            stats.generated_tokens += 1
+            yield token
+            full = len(self._tokens) >= self.context_length
+            if token in stop or full or stats.generated_tokens == max_tokens:
+                return
+            t0 = time.perf_counter()
+            hidden = self.model.forward(self._tensor([token]), len(self._tokens), self._cache)
+            self._tokens.append(token)
+            logits = self.model.unembed(hidden)[0]
+            stats.decode_s += time.perf_counter() - t0
+
+    def _rewind(self, ids: list[int]) -> int:
+        """Keep the longest usable cached prefix of ids (at least one token left to run)."""
+        shared = 0
+        limit = min(len(self._tokens), len(ids) - 1)
+        while shared < limit and self._tokens[shared] == ids[shared]:
+            shared += 1
+        if not all(c.can_rewind(shared) for c in self._cache):
+            shared = 0  # a ring already overwrote keys that position needs: start over
+        self._tokens = self._tokens[:shared]  # kept in step even if the prefill below fails
+        for c in self._cache:
+            c.rewind(shared)
+        return shared
+
+    def _prefill(self, ids: list[int], start: int, cache: list[LayerCache]) -> Iterator[torch.Tensor]:
+        for i in range(0, len(ids), self.prefill_chunk):
+            chunk = ids[i : i + self.prefill_chunk]
+            yield self.model.forward(self._tensor(chunk), start + i, cache)
+
+    def _tensor(self, ids: list[int]) -> torch.Tensor:
+        return torch.tensor(ids, dtype=torch.long, device=self.model.device)
+
+    def _check_tokens(self, ids: list[int]) -> list[int]:
+        if not ids:
+            raise ValueError("the prompt is empty")
+        if len(ids) > self.context_length:
+            raise ContextLengthError(
+                f"prompt of {len(ids)} tokens exceeds the context length of {self.context_length}"
+            )
+        vocab = self.config.vocab_size
+        bad = next((t for t in ids if not isinstance(t, int) or not 0 <= t < vocab), None)
+        if bad is not None:
+            raise ValueError(f"token {bad!r} is not an id in [0, {vocab})")
+        return ids
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = (sorted_p.cumsum(0) - sorted_p) < top_p  # the smallest head whose mass reaches top_p
+        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs, 1, generator=gen))

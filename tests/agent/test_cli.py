@@ -1,0 +1,265 @@
+"""The agent commands: run, batch, sessions, config (in-process), chat (in a real terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import jsonschema
+import pexpect
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ossa.agent import cli
+from ossa.agent.results import RESULT_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "examples" / "corpus"
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    cli.register(app)
+    return app
+
+
+def invoke(app: typer.Typer, *args: str, input: str | None = None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def test_run_json_matches_the_schema(app, replay_file, harmony):
+    replay = replay_file(
+        harmony.call("browser.search", '{"query": "harmony channels"}'),
+        harmony.final("Three: analysis, commentary and final 【0†L2】."),
+    )
+    result = invoke(
+        app, "run", "Which channels?", "--model", f"replay:{replay}", "--tools", "browser",
+        "--corpus", str(CORPUS), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    jsonschema.validate(data, RESULT_SCHEMA)
+    assert data["status"] == "completed"
+    assert data["answer"].startswith("Three: analysis, commentary and final")
+    assert [s["recipient"] for s in data["steps"]] == ["browser.search"]
+    assert "harmony" in data["steps"][0]["output"].lower()
+    assert data["messages"][0]["role"] == "system"
+    assert data["usage"]["model_calls"] == 2
+
+
+def test_run_prints_the_answer(app, replay_file, harmony):
+    result = invoke(
+        app, "run", "hi", "--model", f"replay:{replay_file(harmony.final('Hello!'))}", "--tools", ""
+    )
+    assert result.exit_code == 0
+    assert result.stdout == "Hello!\n"
+
+
+def test_run_reads_the_task_from_stdin(app, replay_file, harmony):
+    replay = replay_file(harmony.final("ok"))
+    result = invoke(
+        app,
+        "run",
+        "-",
+        "--model",
+        f"replay:{replay}",
+        "--tools",
+        "",
+        "--json",
+        input="from stdin\n",
+    )
+    data = json.loads(result.stdout)
+    assert data["messages"][1]["content"][0]["text"] == "from stdin\n"
+
+
+def test_run_exit_codes_per_status(app, replay_file, harmony):
+    search = harmony.call("browser.search", '{"query": "x"}')
+    common = ["--tools", "browser", "--corpus", str(CORPUS), "--json"]
+    steps = invoke(
+        app,
+        "run",
+        "q",
+        "--model",
+        f"replay:{replay_file(search, search)}",
+        "--max-steps",
+        "1",
+        *common,
+    )
+    assert steps.exit_code == 3
+    assert json.loads(steps.stdout)["status"] == "max_steps"
+    error = invoke(app, "run", "q", "--model", f"replay:{replay_file(search)}", *common)
+    assert error.exit_code == 1
+    data = json.loads(error.stdout)
+    jsonschema.validate(data, RESULT_SCHEMA)
+    assert data["status"] == "error"
+    assert data["errors"][0]["kind"] == "engine"
+
+
+def test_bad_input_gets_a_clear_error(app, tmp_path):
+    bad_effort = invoke(app, "run", "q", "--effort", "extreme", "--model", "replay:x")
+    assert bad_effort.exit_code == 2
+    assert "effort must be one of low, medium, high" in bad_effort.output
+    missing = invoke(app, "run", "q", "--model", f"replay:{tmp_path / 'nope.jsonl'}", "--tools", "")
+    assert missing.exit_code == 1
+    assert "cannot read replay file" in missing.output
+    (tmp_path / "bad.jsonl").write_text('{"text": "no completion key"}\n')
+    malformed = invoke(
+        app, "run", "q", "--model", f"replay:{tmp_path / 'bad.jsonl'}", "--tools", ""
+    )
+    assert "bad.jsonl:1" in malformed.output
+    unknown_tool = invoke(
+        app, "run", "q", "--model", f"replay:{tmp_path / 'bad.jsonl'}", "--tools", "teleport"
+    )
+    assert unknown_tool.exit_code == 1
+
+
+def test_batch_skips_done_ids_and_survives_a_torn_line(app, replay_file, harmony, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": i, "task": f"task {i}"}) + "\n" for i in (1, 2, 3)))
+    results = tmp_path / "results.jsonl"
+    # a previous run finished task 1 and was killed while writing task 2's line
+    results.write_text(json.dumps({"id": 1, "status": "completed"}) + "\n" + '{"id": 2, "sta')
+    replay = replay_file(harmony.final("answer A"), harmony.final("answer B"))
+    out = invoke(
+        app, "batch", str(tasks), "-o", str(results), "--model", f"replay:{replay}", "--tools", ""
+    )
+    assert out.exit_code == 0, out.output
+    lines = results.read_text().splitlines()
+    assert lines[1] == '{"id": 2, "sta'  # kept apart, not glued to a new record
+    new = [json.loads(line) for line in lines[2:]]
+    assert sorted(r["id"] for r in new) == [2, 3]
+    for record in new:
+        jsonschema.validate(record, RESULT_SCHEMA)
+        assert record["answer"] in ("answer A", "answer B")
+    again = invoke(app, "batch", str(tasks), "-o", str(results), "--model", "replay:/nonexistent")
+    assert again.exit_code == 0  # nothing left to do: the engine is not even opened
+    assert len(results.read_text().splitlines()) == len(lines)
+
+
+def test_batch_runs_tasks_concurrently_with_one_toolbox_each(app, replay_file, harmony, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        "".join(json.dumps({"id": f"t{i}", "task": "search"}) + "\n" for i in range(3))
+    )
+    # calls interleave across tasks in any order, so every recorded completion is the same
+    replay = replay_file(*[harmony.call("browser.search", '{"query": "gpt-oss"}')] * 6)
+    results = tmp_path / "out.jsonl"
+    out = invoke(
+        app, "batch", str(tasks), "-o", str(results), "--model", f"replay:{replay}",
+        "--tools", "browser", "--corpus", str(CORPUS), "--concurrency", "3", "--max-steps", "2",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == ["t0", "t1", "t2"]
+    for record in records:
+        assert record["status"] == "max_steps"
+        # each task has its own browser: its pages are numbered from 0
+        assert [s["output"][:3] for s in record["steps"]] == ["[0]", "[1]"]
+
+
+def test_sessions_list_show_export(app, replay_file, harmony, tmp_path):
+    replay = replay_file(harmony.final("The **answer**.", "secret thoughts"))
+    assert (
+        invoke(app, "run", "What is it?", "--model", f"replay:{replay}", "--tools", "").exit_code
+        == 0
+    )
+    listing = invoke(app, "sessions", "list")
+    assert "What is it?" in listing.stdout
+    shown = invoke(app, "sessions", "show", "last")
+    assert "secret thoughts" in shown.stdout
+    assert "answer" in shown.stdout
+    hidden = invoke(app, "sessions", "show", "last", "--no-reasoning")
+    assert "secret thoughts" not in hidden.stdout
+    prompt = invoke(app, "sessions", "show", "last", "--prompt")
+    assert prompt.stdout.rstrip().endswith("<|start|>assistant")
+    assert "<|start|>user<|message|>What is it?<|end|>" in prompt.stdout
+    exported = json.loads(invoke(app, "sessions", "export", "last").stdout)
+    assert [m["role"] for m in exported["messages"]] == ["system", "user", "assistant", "assistant"]
+    md = tmp_path / "s.md"
+    invoke(app, "sessions", "export", "last", "-o", str(md))
+    assert "## Assistant\n\nThe **answer**." in md.read_text()
+    missing = invoke(app, "sessions", "show", "nope")
+    assert missing.exit_code == 1
+    assert "no session 'nope'" in missing.output
+
+
+def test_sessions_resume_continues_the_conversation(app, replay_file, harmony):
+    first = replay_file(harmony.final("first answer"))
+    assert invoke(app, "run", "one", "--model", f"replay:{first}", "--tools", "").exit_code == 0
+    second = replay_file(harmony.final("second answer"))
+    out = invoke(app, "sessions", "resume", "last", "--model", f"replay:{second}", input="two\n")
+    assert out.exit_code == 0, out.output
+    assert "second answer" in out.stdout
+    exported = json.loads(invoke(app, "sessions", "export", "last").stdout)
+    texts = [m["content"][0].get("text") for m in exported["messages"][1:]]
+    assert texts == ["one", "Thinking.", "first answer", "two", "Thinking.", "second answer"]
+
+
+def test_config_file_env_and_flags(app, ossa_home, replay_file, harmony, monkeypatch):
+    ossa_home.mkdir(parents=True, exist_ok=True)
+    (ossa_home / "config.toml").write_text('effort = "high"\ntools = ["browser"]\nmax_steps = 7\n')
+    monkeypatch.setenv("OSSA_MAX_STEPS", "9")
+    shown = invoke(app, "config", "show").stdout
+    assert 'effort = "high"' in shown
+    assert 'tools = ["browser"]' in shown
+    assert "max_steps = 9" in shown
+    replay = replay_file(harmony.final("ok"))
+    data = json.loads(
+        invoke(
+            app,
+            "run",
+            "q",
+            "--model",
+            f"replay:{replay}",
+            "--effort",
+            "low",
+            "--tools",
+            "",
+            "--json",
+        ).stdout
+    )
+    assert data["messages"][0]["content"][0]["reasoning_effort"] == "Low"
+    (ossa_home / "config.toml").write_text("colour = 'red'\n")
+    bad = invoke(app, "config", "show")
+    assert bad.exit_code == 2
+    assert "unknown setting(s) colour" in bad.output
+
+
+def test_chat_in_a_real_terminal(replay_file, harmony, ossa_home):
+    replay = replay_file(
+        harmony.call("browser.search", '{"query": "MXFP4 block"}', "Let me search."),
+        harmony.final("A block has **32** weights 【0†L4】."),
+    )
+    env = {**os.environ, "OSSA_HOME": str(ossa_home), "COLUMNS": "100", "LINES": "40"}
+    args = [
+        "-c",
+        "from ossa.cli import main; main()",
+        "chat",
+        "--model",
+        f"replay:{replay}",
+        "--tools",
+        "browser",
+        "--corpus",
+        str(CORPUS),
+    ]
+    child = pexpect.spawn(
+        sys.executable, args, env=env, encoding="utf-8", timeout=60, dimensions=(40, 100)
+    )
+    try:
+        child.expect("›")
+        child.sendline("/effort low")
+        child.expect("effort: low")
+        child.sendline("How big is an MXFP4 block?")
+        child.expect("→ browser.search")
+        child.expect("← browser.search")
+        child.expect("32")
+        child.expect("›")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0

@@ -1,0 +1,327 @@
+"""The agent loop driven by recorded completions through the real tools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ossa.agent.engines import ReplayEngine
+from ossa.agent.events import (
+    Error,
+    FinalDelta,
+    Notice,
+    ReasoningDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnEnd,
+    Usage,
+)
+from ossa.agent.loop import MAX_REPAIRS, Agent
+from ossa.agent.sessions import SessionStore
+from ossa.harmony import Role
+from ossa.tools import build_toolbox
+
+CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+
+
+def corpus_toolbox(*names: str, **kwargs):
+    return build_toolbox(
+        names or ["browser"],
+        search_backend="local",
+        corpus_dir=str(CORPUS),
+        plugins=False,
+        **kwargs,
+    )
+
+
+def turn(agent: Agent, text: str) -> list:
+    return list(agent.run(text))
+
+
+def end(events: list) -> TurnEnd:
+    assert isinstance(events[-1], TurnEnd)
+    return events[-1]
+
+
+def test_plain_answer_streams_reasoning_and_final(replay_file, harmony):
+    engine = ReplayEngine(replay_file(harmony.final("Hello there!", "User greets.")))
+    events = turn(Agent(engine), "hi")
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "User greets."
+    assert "".join(e.text for e in events if isinstance(e, FinalDelta)) == "Hello there!"
+    assert end(events).status == "completed"
+    assert end(events).answer == "Hello there!"
+    usage = next(e for e in events if isinstance(e, Usage))
+    assert usage.model_calls == 1
+    assert usage.output_tokens > 0
+
+
+def test_browser_search_open_and_cited_answer(replay_file, harmony):
+    replay = replay_file(
+        harmony.call("browser.search", '{"query": "MXFP4 block scale bytes"}'),
+        harmony.call("browser.open", '{"id": 0}'),
+        harmony.final("A block takes 17 bytes 【1†L4-L6】."),
+    )
+    engine = ReplayEngine(replay)
+    agent = Agent(engine, toolbox=corpus_toolbox())
+    events = turn(agent, "How many bytes does an MXFP4 block take?")
+
+    started = [e for e in events if isinstance(e, ToolCallStarted)]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    assert [e.recipient for e in started] == ["browser.search", "browser.open"]
+    assert "microscaling" in finished[0].output
+    assert "16 bytes plus" in finished[1].output
+    assert end(events).status == "completed"
+    assert end(events).steps == 2
+    # the citation is resolved to the opened page's URL in what the user sees ...
+    assert (CORPUS / "mxfp4.md").resolve().as_uri() in end(events).answer
+    # ... while the conversation keeps the model's own text
+    assert agent.messages[-1].content[0].text == "A block takes 17 bytes 【1†L4-L6】."
+    roles = [m.author.role for m in agent.messages]
+    assert roles.count(Role.TOOL) == 2
+
+
+def test_each_prompt_extends_the_previous_one(replay_file, harmony):
+    """The whole conversation is re-rendered, so the engine can reuse its prefix."""
+    replay = replay_file(
+        harmony.call("browser.search", '{"query": "harmony channels"}'),
+        harmony.final("Three channels."),
+    )
+    engine = ReplayEngine(replay)
+    events = turn(Agent(engine, toolbox=corpus_toolbox()), "Which channels?")
+    first, second = engine.prompts
+    assert second[: len(first)] == first
+    assert engine.stats.reused_tokens >= len(first)
+    usage = next(e for e in events if isinstance(e, Usage))
+    assert usage.reused_tokens >= len(first)
+    assert usage.prompt_tokens == len(first) + len(second)
+
+
+def test_tool_failure_becomes_a_tool_message_and_the_loop_goes_on(replay_file, harmony):
+    replay = replay_file(
+        harmony.call("browser.open", '{"id": 7}'),  # nothing was searched: no page 7
+        harmony.call("browser.nosuch", "{}"),
+        harmony.final("I could not open it."),
+    )
+    agent = Agent(ReplayEngine(replay), toolbox=corpus_toolbox())
+    events = turn(agent, "open it")
+    outputs = [e.output for e in events if isinstance(e, ToolCallFinished)]
+    assert len(outputs) == 2
+    assert all(outputs)
+    assert "nosuch" in outputs[1]
+    assert end(events).status == "completed"
+    assert [m.author.role for m in agent.messages].count(Role.TOOL) == 2
+
+
+def test_malformed_completion_gets_a_correction_and_a_retry(replay_file, harmony):
+    replay = replay_file(
+        "<|channel|>analysis<|message|>Thinking only.<|return|>",  # no answer
+        "<|channel|>analysis<|message|>a<|end|><|start|>assistant<|channel|>final<|message|>cut",
+        harmony.final("Fixed."),
+    )
+    agent = Agent(ReplayEngine(replay))
+    events = turn(agent, "q")
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert len(notices) == 2
+    assert "stopped mid-message" in notices[1].message
+    assert end(events).status == "completed"
+    assert end(events).answer == "Fixed."
+    corrections = [m for m in agent.messages if m.author.role == Role.DEVELOPER]
+    assert len(corrections) == 2
+
+
+def test_malformed_output_is_retried_a_bounded_number_of_times(replay_file):
+    bad = "<|channel|>analysis<|message|>hmm<|return|>"
+    agent = Agent(ReplayEngine(replay_file(*[bad] * (MAX_REPAIRS + 2))))
+    events = turn(agent, "q")
+    assert end(events).status == "error"
+    assert any(isinstance(e, Error) and e.kind == "malformed" for e in events)
+    assert next(e for e in events if isinstance(e, Usage)).model_calls == MAX_REPAIRS + 1
+
+
+def test_final_json_header_quirk_is_an_answer_not_a_tool_call(replay_file):
+    """``<|channel|>final json`` parses ``json`` as a recipient (harmony#56)."""
+    replay = replay_file('<|channel|>final json<|message|>{"a": 1}<|return|>')
+    agent = Agent(ReplayEngine(replay), toolbox=corpus_toolbox())
+    events = turn(agent, "json please")
+    assert not any(isinstance(e, ToolCallStarted) for e in events)
+    assert end(events).answer == '{"a": 1}'
+    assert agent.messages[-1].recipient is None
+
+
+def test_refusal_without_header_is_kept_as_the_answer(replay_file):
+    """gpt-oss-120b refusals come without channel or <|message|> (harmony#80)."""
+    events = turn(Agent(ReplayEngine(replay_file("I must refuse<|return|>"))), "q")
+    assert end(events).status == "completed"
+    assert end(events).answer == "I must refuse"
+
+
+def test_step_limit_leaves_a_consistent_conversation(replay_file, harmony):
+    search = harmony.call("browser.search", '{"query": "gpt-oss"}')
+    agent = Agent(
+        ReplayEngine(replay_file(search, search, search)), toolbox=corpus_toolbox(), max_steps=2
+    )
+    events = turn(agent, "loop forever")
+    assert end(events).status == "max_steps"
+    assert end(events).steps == 2
+    assert agent.messages[-1].author.role == Role.TOOL  # every call has its answer
+
+
+def test_token_limit(replay_file, harmony):
+    agent = Agent(ReplayEngine(replay_file(harmony.final("word " * 200))), max_tokens=40)
+    events = turn(agent, "long")
+    assert end(events).status == "max_tokens"
+    assert 0 < len(end(events).answer) < len("word " * 200)
+
+
+def test_engine_error_ends_the_turn_cleanly(replay_file, harmony):
+    agent = Agent(
+        ReplayEngine(replay_file(harmony.call("browser.search", '{"query": "x"}'))),
+        toolbox=corpus_toolbox(),
+    )
+    events = turn(agent, "q")  # the second model call finds no recorded completion
+    errors = [e for e in events if isinstance(e, Error)]
+    assert [e.kind for e in errors] == ["engine"]
+    assert "recorded completions were used" in errors[0].message
+    assert end(events).status == "error"
+    assert agent.messages[-1].author.role == Role.TOOL
+
+
+def test_interrupt_during_generation_discards_the_partial_completion(replay_file, harmony):
+    replay = replay_file(
+        harmony.final("never shown", "a long thought " * 20), harmony.final("Second.")
+    )
+    agent = Agent(ReplayEngine(replay))
+    events = []
+    for event in agent.run("first"):
+        events.append(event)
+        if isinstance(event, ReasoningDelta):
+            agent.interrupt()
+    assert end(events).status == "interrupted"
+    assert not any(isinstance(e, FinalDelta) for e in events)
+    assert agent.messages[-1].author.role == Role.USER
+    assert end(turn(agent, "again")).answer == "Second."
+
+
+def test_ctrl_c_in_a_tool_answers_the_call_and_keeps_the_session_valid(
+    replay_file, harmony, tmp_path
+):
+    def slow_lookup(key: str) -> str:
+        """Look up a key (the user pressed Ctrl-C while it ran)."""
+        raise KeyboardInterrupt
+
+    replay = replay_file(
+        harmony.call("functions.slow_lookup", '{"key": "a"}'), harmony.final("Ok.")
+    )
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create({"model": "replay"})
+    toolbox = build_toolbox([], functions=[slow_lookup], plugins=False)
+    agent = Agent(ReplayEngine(replay), toolbox=toolbox, session=session)
+    events = turn(agent, "look it up")
+    assert end(events).status == "interrupted"
+    assert agent.messages[-1].author.role == Role.TOOL
+    assert "interrupted" in agent.messages[-1].content[0].text
+    assert session.load().messages == agent.messages
+    assert end(turn(agent, "go on")).answer == "Ok."
+
+
+def test_resumed_session_renders_the_same_tokens(replay_file, harmony, tmp_path):
+    replay = [
+        harmony.call("browser.search", '{"query": "gpt-oss parameters"}'),
+        harmony.final("21B total 【0†L1】."),
+        harmony.final("Yes."),
+    ]
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create({"model": "replay"})
+    original = Agent(
+        ReplayEngine(replay_file(*replay)), toolbox=corpus_toolbox(), session=session, effort="high"
+    )
+    turn(original, "How big is gpt-oss-20b?")
+
+    transcript = store.open(session.id).load()
+    assert transcript.skipped_lines == 0
+    resumed_engine = ReplayEngine(replay_file(replay[2]))
+    resumed = Agent(
+        resumed_engine,
+        toolbox=corpus_toolbox(),
+        session=store.open(session.id),
+        messages=transcript.messages,
+    )
+    assert resumed.render() == original.render()
+
+    turn(original, "Sure?")
+    turn(resumed, "Sure?")
+    assert resumed_engine.prompts[-1] == original.engine.prompts[-1]
+
+
+def test_effort_change_is_recorded_and_resumes(replay_file, harmony, tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create({"model": "replay"})
+    agent = Agent(
+        ReplayEngine(replay_file(harmony.final("a"))), session=session, instructions="Be brief."
+    )
+    turn(agent, "q")
+    agent.reconfigure(effort="low", toolbox=corpus_toolbox())
+    loaded = store.open(session.id).load().messages
+    assert loaded == agent.messages
+    system = agent.messages[0].content[0]
+    assert str(system.reasoning_effort.value).lower() == "low"
+    assert "browser" in (system.tools or {})
+    assert agent.messages[1].author.role == Role.DEVELOPER
+
+
+def test_context_budget_shortens_old_tool_outputs(replay_file, harmony):
+    search = harmony.call("browser.search", '{"query": "gpt-oss MXFP4 harmony"}')
+    replay = replay_file(
+        search, harmony.final("one"), search, harmony.final("two"), harmony.final("three")
+    )
+    engine = ReplayEngine(replay, context_length=900)
+    agent = Agent(engine, toolbox=corpus_toolbox(), max_tokens=200)
+    assert end(turn(agent, "first")).status == "completed"
+    assert end(turn(agent, "second")).status == "completed"
+    events = turn(agent, "third")
+    assert end(events).status == "completed"
+    assert any(isinstance(e, Notice) and "shortened" in e.message for e in events)
+    prompt_text = agent.encoding.decode(engine.prompts[-1])
+    assert "output shortened" in prompt_text
+    assert "third" in prompt_text  # the current turn is intact
+    assert all(len(p) <= 900 - 200 for p in engine.prompts)
+
+
+def test_context_budget_error_when_the_current_turn_cannot_fit(replay_file, harmony):
+    agent = Agent(ReplayEngine(replay_file(harmony.final("x")), context_length=400), max_tokens=50)
+    events = turn(agent, "word " * 500)
+    assert end(events).status == "error"
+    error = next(e for e in events if isinstance(e, Error))
+    assert error.kind == "context"
+    assert "current turn must fit" in error.message
+
+
+def test_session_records_messages_and_coalesced_events(replay_file, harmony, tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create({"model": "replay"})
+    agent = Agent(ReplayEngine(replay_file(harmony.final("Hello there, friend."))), session=session)
+    turn(agent, "hi")
+    records = [json.loads(line) for line in session.path.read_text().splitlines()]
+    kinds = [r["kind"] for r in records]
+    assert kinds[0] == "meta"
+    assert kinds.count("message") == len(agent.messages)
+    events = [r["event"] for r in records if r["kind"] == "event"]
+    assert [e["type"] for e in events] == ["reasoning_delta", "final_delta", "usage", "turn_end"]
+    assert events[1]["text"] == "Hello there, friend."
+
+
+@pytest.mark.docker
+def test_demo_replay_runs_the_browser_and_the_python_sandbox():
+    demo = Path(__file__).resolve().parents[2] / "examples" / "demo.jsonl"
+    toolbox = corpus_toolbox("browser", "python")
+    try:
+        agent = Agent(ReplayEngine(demo), toolbox=toolbox)
+        events = turn(agent, "How many bytes does one MXFP4 block take?")
+    finally:
+        toolbox.close()
+    outputs = {e.recipient: e.output for e in events if isinstance(e, ToolCallFinished)}
+    assert outputs["python"].split() == ["16", "17", "4.25"]
+    assert end(events).status == "completed"
+    assert "17 bytes" in end(events).answer

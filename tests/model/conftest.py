@@ -1,0 +1,45 @@
+"""Tiny random checkpoints shared by the model tests (written once per session)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+import ossa.model
+from ossa.model import synth
+from ossa.model.config import preset
+
+# the tiny preset with an 8-token window and 4-token prefill chunks: rings wrap within a few tokens
+RING = dataclasses.replace(preset("tiny"), sliding_window=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_original(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.write_checkpoint(tmp_path_factory.mktemp("tiny_o"), "tiny", layout="original")
+
+
+@pytest.fixture(scope="session")
+def tiny_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.write_checkpoint(tmp_path_factory.mktemp("tiny_t"), "tiny", layout="transformers")
+
+
+@pytest.fixture(scope="session")
+def ring_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.write_checkpoint(tmp_path_factory.mktemp("ring"), RING, seed=3)
+
+
+@pytest.fixture(scope="session")
+def ring_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth.write_checkpoint(tmp_path_factory.mktemp("ring_t"), RING, layout="transformers", seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_original: Path) -> ossa.model.Engine:
+    return ossa.model.load(tiny_original, dtype=torch.float32)
+
+
+def random_tokens(n: int, seed: int = 0, vocab: int = 201088) -> list[int]:
+    return torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
