@@ -5,7 +5,8 @@ Two roles, chosen by the first argument:
 - ``init`` is the container's PID 1. It reaps orphans, and on SIGUSR1 kills every other process
   in the container (``kill(-1)`` needs no fork, so it works even when a fork bomb has used up the
   pids limit); on SIGUSR2 it sends SIGINT to every other process (an interrupt). The host sends
-  both through the Docker API, so no ``docker exec`` is needed to stop runaway code.
+  both through the Docker API, so no ``docker exec`` is needed to stop runaway code. A kernel
+  that survives an interrupt kills every other process too, so no stray worker or bomb remains.
 - ``kernel`` is the notebook: it reads length-prefixed JSON requests from the exec's stdin and
   answers on its stdout. Before running any user code it moves that channel to private
   descriptors and points fds 0/1/2 at /dev/null and two pipes, so user code (and its
@@ -31,34 +32,35 @@ HEADER = struct.Struct(">I")
 
 
 def init() -> None:
-    """PID 1: reap children; USR1 kills all other processes, USR2 interrupts them."""
-
-    def kill_all(signum: int) -> None:
-        for _ in range(100):  # repeat: a fork bomb may fork between passes
-            try:
-                os.kill(-1, signum)
-            except ProcessLookupError:
-                return
-            if signum != signal.SIGKILL:
-                return
-            reap()
-            time.sleep(0.01)
-
-    def reap(*_: object) -> None:
-        while True:
-            try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-
-    signal.signal(signal.SIGCHLD, reap)
-    signal.signal(signal.SIGUSR1, lambda *_: kill_all(signal.SIGKILL))
-    signal.signal(signal.SIGUSR2, lambda *_: kill_all(signal.SIGINT))
+    """PID 1: reap orphans; SIGUSR1 kills every other process, SIGUSR2 interrupts them."""
+    signal.signal(signal.SIGCHLD, lambda *_: reap())
+    signal.signal(signal.SIGUSR1, lambda *_: kill_others())
+    signal.signal(signal.SIGUSR2, lambda *_: os.kill(-1, signal.SIGINT))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         signal.pause()
+
+
+def reap() -> None:
+    """Collect exited children so they do not linger as zombies."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_others() -> None:
+    """SIGKILL every process but this one and PID 1 (``kill(-1)`` needs no fork)."""
+    for _ in range(200):  # repeat: a fork bomb may fork between passes
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        reap()
+        time.sleep(0.005)
 
 
 class Capture:
@@ -164,10 +166,12 @@ class Kernel:
         self.half = half
         self.cells = 0
         self.running = False
+        self.interrupted = False
         self.namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
 
     def on_interrupt(self, *_: object) -> None:
         if self.running:
+            self.interrupted = True
             raise KeyboardInterrupt
 
     def run(self, code: str) -> tuple[str | None, str | None]:
@@ -222,6 +226,9 @@ def serve(half: int) -> None:
         result, error = kernel.run(request["code"])
         if os.getpid() != pid:  # a child forked by the cell must not answer the host
             os._exit(0)
+        if kernel.interrupted:
+            kill_others()
+            kernel.interrupted = False
         stdout, stderr, truncated = output.collect()
         result, error = cap(result, half), cap(error, half)
         truncated = truncated or len(result or "") + len(error or "") > 4 * half + 200

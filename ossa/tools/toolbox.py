@@ -128,8 +128,9 @@ def build_toolbox(
     """A toolbox with the named tools, the given functions and the configured MCP servers.
 
     ``names`` picks among ``browser``, ``python`` and installed plugins (by entry-point name);
-    None means all of them. The ``functions`` and ``mcp_servers`` given are always included. Nothing is started here:
-    the sandbox opens on the first python call, MCP servers when their namespace is needed.
+    None means all of them. The ``functions`` and ``mcp_servers`` given are always included.
+    Nothing starts here: the sandbox opens on the first python call, an MCP server when its
+    namespace or first call needs it.
     """
     found = discover() if plugins else Plugins()
     fns = [f if isinstance(f, FunctionTool) else FunctionTool(f) for f in functions]

@@ -1,0 +1,96 @@
+"""Engines: the replay engine, and a tiny random-weight checkpoint through the torch engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ossa.agent import cli
+from ossa.agent.engines import EngineError, ReplayEngine, SerializedEngine, open_engine
+from ossa.agent.loop import Agent
+from ossa.agent.results import RESULT_SCHEMA
+from ossa.harmony import load_harmony_encoding
+
+
+def test_replay_yields_through_the_stop_token_and_respects_max_tokens(replay_file):
+    encoding = load_harmony_encoding()
+    text = "<|channel|>final<|message|>Hi there<|return|><|start|>ignored"
+    engine = ReplayEngine(replay_file(text, text))
+    stop = encoding.stop_tokens_for_assistant_actions()
+    tokens = list(engine.generate([1, 2, 3], stop=stop, max_tokens=100))
+    assert encoding.decode(tokens) == "<|channel|>final<|message|>Hi there<|return|>"
+    assert engine.stats.prefilled_tokens == 3
+    assert len(list(engine.generate([1, 2, 3, 9], stop=stop, max_tokens=2))) == 2
+    assert (engine.stats.reused_tokens, engine.stats.prefilled_tokens) == (3, 1)
+    with pytest.raises(EngineError, match="all 2 recorded completions were used"):
+        engine.generate([1], max_tokens=5)
+
+
+def test_replay_file_errors_name_the_line(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"completion": "ok"}\n\nnot json\n')
+    with pytest.raises(EngineError, match=r"bad.jsonl:3: expected"):
+        open_engine(f"replay:{bad}")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(EngineError, match="no recorded completions"):
+        open_engine(f"replay:{empty}")
+
+
+def test_serialized_engine_reports_each_threads_own_call(replay_file):
+    shared = SerializedEngine(ReplayEngine(replay_file("<|return|>")))
+    list(shared.generate([5, 6], max_tokens=4))
+    assert shared.stats.prefilled_tokens == 2
+    assert shared.stats.generated_tokens == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ossa.model import synth
+
+    return synth.write_checkpoint(tmp_path_factory.mktemp("tiny"), "tiny", layout="original")
+
+
+@pytest.mark.slow
+def test_tiny_checkpoint_reuses_the_conversation_prefix(tiny_checkpoint: Path):
+    engine = open_engine(str(tiny_checkpoint))
+    agent = Agent(engine, max_tokens=3, effort="low")
+    first = list(agent.run("hi"))
+    assert first[-1].status == "max_tokens"  # random weights never stop on their own
+    first_prompt = engine.stats.prefilled_tokens + engine.stats.reused_tokens
+    second = list(agent.run("again"))
+    usage = second[-2]
+    assert usage.model_calls == 1
+    assert usage.output_tokens == 3
+    # the new prompt starts with the old one: at least the first turn's prompt is reused
+    assert engine.stats.reused_tokens >= first_prompt
+    assert usage.reused_tokens == engine.stats.reused_tokens
+
+
+@pytest.mark.slow
+def test_ossa_run_end_to_end_through_the_torch_engine(tiny_checkpoint: Path):
+    import jsonschema
+
+    app = typer.Typer()
+    cli.register(app)
+    args = [
+        "run",
+        "hi",
+        "--model",
+        str(tiny_checkpoint),
+        "--tools",
+        "",
+        "--max-tokens",
+        "3",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 4, result.output  # max_tokens
+    data = json.loads(result.stdout)
+    jsonschema.validate(data, RESULT_SCHEMA)
+    assert data["usage"]["output_tokens"] == 3
+    assert data["usage"]["prompt_tokens"] > 0

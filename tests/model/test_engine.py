@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+import ossa.model
+from ossa.model.engine import ContextLengthError
+from tests.model.conftest import random_tokens
+
+
+def test_layouts_give_identical_logits(tiny_original, tiny_transformers, tiny_engine):
+    tokens = random_tokens(140, seed=1)
+    other = ossa.model.load(tiny_transformers, dtype=torch.float32)
+    assert torch.equal(other.logits(tokens), tiny_engine.logits(tokens))
+
+
+def test_cached_decoding_equals_a_full_forward(ring_checkpoint):
+    engine = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+    model = engine.model
+    tokens = random_tokens(30, seed=2)
+    full = model.forward(torch.tensor(tokens), 0, model.new_cache(64))
+    cache = model.new_cache(12)  # 8-token window, 4 spare slots: the ring wraps often
+    steps = [model.forward(torch.tensor(tokens[:4]), 0, cache)]
+    steps += [model.forward(torch.tensor([t]), 4 + i, cache) for i, t in enumerate(tokens[4:])]
+    assert (torch.cat(steps) - full).abs().max() < 1e-4
+
+
+def test_generate_is_greedy_over_the_logits(tiny_engine):
+    prompt = random_tokens(200, seed=3)
+    out = list(tiny_engine.generate(prompt, max_tokens=6))
+    assert len(out) == 6
+    logits = tiny_engine.logits(prompt + out[:-1])
+    assert logits[len(prompt) - 1 :].argmax(-1).tolist() == out
+    stats = tiny_engine.stats
+    assert stats.prefilled_tokens == 200 and stats.generated_tokens == 6
+
+
+def test_stop_token_is_yielded_then_generation_ends(tiny_engine):
+    prompt = random_tokens(20, seed=4)
+    first, second = list(tiny_engine.generate(prompt, max_tokens=2))
+    assert list(tiny_engine.generate(prompt, stop={second}, max_tokens=10)) == [first, second]
+    assert list(tiny_engine.generate(prompt, max_tokens=0)) == []
+
+
+def test_prefix_reuse_gives_the_tokens_of_a_fresh_engine(ring_checkpoint):
+    def engine() -> ossa.model.Engine:
+        return ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+
+    agent = engine()
+    p1 = random_tokens(25, seed=5)
+    g1 = list(agent.generate(p1, max_tokens=5))
+    # the next prompt extends the last one and what was generated
+    p2 = p1 + g1 + random_tokens(7, seed=6)
+    g2 = list(agent.generate(p2, max_tokens=4))
+    assert agent.stats.reused_tokens == len(p1) + len(g1) - 1  # the last sample never ran
+    assert agent.stats.prefilled_tokens == len(p2) - agent.stats.reused_tokens
+    assert g2 == list(engine().generate(p2, max_tokens=4))
+    # diverging 3 tokens back: the 12-slot ring still holds every key the window needs
+    p3 = p2[:-3] + random_tokens(3, seed=7)
+    g3 = list(agent.generate(p3, max_tokens=1))
+    assert agent.stats.reused_tokens == len(p2) - 3
+    assert g3 == list(engine().generate(p3, max_tokens=1))
+    # diverging far back: the ring has overwritten those keys, so everything is re-prefilled
+    p4 = p3[:10] + random_tokens(5, seed=8)
+    g4 = list(agent.generate(p4, max_tokens=3))
+    assert agent.stats.reused_tokens == 0 and agent.stats.prefilled_tokens == len(p4)
+    assert g4 == list(engine().generate(p4, max_tokens=3))
+
+
+def test_abandoned_generation_keeps_the_cache_consistent(ring_checkpoint):
+    agent = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+    prompt = random_tokens(15, seed=9)
+    stream = agent.generate(prompt, max_tokens=50)
+    taken = [next(stream) for _ in range(3)]
+    stream.close()
+    follow = prompt + taken + [42]
+    out = list(agent.generate(follow, max_tokens=3))
+    assert agent.stats.reused_tokens == len(prompt) + 2
+    fresh = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+    assert out == list(fresh.generate(follow, max_tokens=3))
+
+
+def test_sampling_is_seeded_and_top_p_narrows_it(tiny_engine):
+    prompt = random_tokens(30, seed=10)
+    a = list(tiny_engine.generate(prompt, max_tokens=5, temperature=1.0, seed=1))
+    b = list(tiny_engine.generate(prompt, max_tokens=5, temperature=1.0, seed=1))
+    assert a == b
+    greedy = list(tiny_engine.generate(prompt, max_tokens=5))
+    assert list(tiny_engine.generate(prompt, max_tokens=5, temperature=1.0, top_p=1e-6)) == greedy
+
+
+def test_bad_calls_get_clear_errors(tiny_engine):
+    assert tiny_engine.context_length == 131072
+    with pytest.raises(ContextLengthError, match="131072"):
+        tiny_engine.generate([1] * 131073, max_tokens=1)
+    with pytest.raises(ValueError, match="empty"):
+        tiny_engine.logits([])
+    with pytest.raises(ValueError, match="201088"):
+        tiny_engine.generate([1, 201088], max_tokens=1)
+    with pytest.raises(ValueError):
+        tiny_engine.generate([1], max_tokens=1, top_p=0)
