@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,7 +96,10 @@ class SessionStore:
     def create(self, meta: dict[str, Any]) -> Session:
         self.root.mkdir(parents=True, exist_ok=True)
         now = datetime.now(timezone.utc)
-        session_id = f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        session_id = f"{now:%Y%m%d-%H%M%S-%f}"  # sorts by creation time
+        while (self.root / f"{session_id}.jsonl").exists():
+            now = datetime.now(timezone.utc)
+            session_id = f"{now:%Y%m%d-%H%M%S-%f}"
         session = Session(self.root / f"{session_id}.jsonl")
         session._write({"kind": "meta", "id": session_id, "created": now.isoformat(), **meta})
         return session

@@ -57,13 +57,17 @@ def _emit(result: Any) -> None:
     sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
 
 
+def _describe(exc: Exception) -> str:
+    return f"invalid JSON input: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
 def _run(handler: Callable[[str], Any], jsonl: bool) -> None:
     """Run one input (errors exit 1 with the message on stderr) or one per line."""
     if not jsonl:
         try:
             result = handler(sys.stdin.read())
         except (ValueError, RuntimeError) as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {_describe(exc)}", err=True)
             raise typer.Exit(1) from None
         _emit(result)
         return
@@ -75,7 +79,7 @@ def _run(handler: Callable[[str], Any], jsonl: bool) -> None:
             _emit(handler(line))
         except (ValueError, RuntimeError) as exc:
             failed = True
-            _emit({"error": str(exc)})
+            _emit({"error": _describe(exc)})
         sys.stdout.flush()
     if failed:
         raise typer.Exit(1)

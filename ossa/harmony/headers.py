@@ -30,6 +30,8 @@ RUST_WHITESPACE = (
 )
 _CHANNEL_END = re.compile("[" + re.escape(RUST_WHITESPACE) + "<]")
 _ASCII_WHITESPACE = re.compile("[ \t\n\x0c\r]+")
+_CONSTRAINT = re.compile(re.escape(CONSTRAIN_MARKER) + r"\S*")
+_CONSTRAIN_SPACE = re.compile(re.escape(CONSTRAIN_MARKER) + r"\s*")  # "<|constrain|> json" too
 
 
 @dataclass
@@ -173,7 +175,7 @@ def parse_header_tolerant(text: str, role: Role | None, default_role: Role) -> H
     author, text = _split_role(text, role, default_role, guess_tool=True)
     recipient = content_type = None
     bare = []
-    for word in text.replace(CONSTRAIN_MARKER, " " + CONSTRAIN_MARKER).split():
+    for word in _CONSTRAIN_SPACE.sub(" " + CONSTRAIN_MARKER, text).split():
         if word.startswith("to="):
             recipient = word[3:] or recipient
         elif word.startswith(CONSTRAIN_MARKER) or word in CONTENT_TYPE_WORDS:
@@ -195,4 +197,4 @@ def recover_headerless(text: str, role: Role | None, default_role: Role) -> tupl
     """A message that ended before ``<|message|>`` (a refusal): role and channel, then text."""
     channel, text = _take_channels(text.replace(START_MARKER, " "))
     author, text = _split_role(text, role, default_role, guess_tool=False)
-    return Header(author, channel=channel), text.strip()
+    return Header(author, channel=channel), _CONSTRAINT.sub("", text).strip()

@@ -21,17 +21,19 @@ def resolve(source: str | Path, *, download: bool = True) -> Path:
     text = str(source)
     if text.count("/") != 1 or text.startswith((".", "/", "~")):
         raise CheckpointError(f"{text} is neither a local directory nor a Hugging Face repo id")
-    if not download:
-        raise CheckpointError(f"{text} is not a local directory")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(text, allow_patterns=["original/*"]))
+        local = not download
+        folder = Path(snapshot_download(text, allow_patterns=["original/*"], local_files_only=local))
         if not (folder / "original" / "config.json").is_file():
-            folder = Path(snapshot_download(text, allow_patterns=TRANSFORMERS_FILES))
-    except LocalEntryNotFoundError as e:
-        raise CheckpointError(f"{text} is not in the local Hugging Face cache and cannot be fetched: {e}") from None
+            folder = Path(
+                snapshot_download(text, allow_patterns=TRANSFORMERS_FILES, local_files_only=local)
+            )
+    except LocalEntryNotFoundError:
+        hint = "run `ossa model pull` first" if not download else "is HF_HUB_OFFLINE set?"
+        raise CheckpointError(f"{text} is not in the local Hugging Face cache ({hint})") from None
     except (HfHubHTTPError, OSError) as e:
         raise CheckpointError(f"cannot download {text}: {e}") from None
     return folder

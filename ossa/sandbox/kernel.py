@@ -17,6 +17,7 @@ Two roles, chosen by the first argument:
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import linecache
 import os
@@ -139,10 +140,8 @@ class Output:
     def collect(self) -> tuple[str, str, bool]:
         """Wait until everything written so far is read, then hand back the two streams."""
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # user code may have replaced or closed them
                 stream.flush()
-            except Exception:  # user code may have replaced or closed them
-                pass
         self.flushed.clear()
         os.write(self.wake_w, b"x")
         self.flushed.wait()
@@ -206,8 +205,9 @@ def serve(half: int) -> None:
     os.dup2(null, 0)
     os.close(null)
     output = Output(half)
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+    # Line-buffered so prints interleave with subprocess output; they live as long as the kernel.
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     kernel = Kernel(half)
     signal.signal(signal.SIGINT, kernel.on_interrupt)
 
@@ -233,7 +233,13 @@ def serve(half: int) -> None:
         result, error = cap(result, half), cap(error, half)
         truncated = truncated or len(result or "") + len(error or "") > 4 * half + 200
         send(
-            {"stdout": stdout, "stderr": stderr, "result": result, "error": error, "truncated": truncated}
+            {
+                "stdout": stdout,
+                "stderr": stderr,
+                "result": result,
+                "error": error,
+                "truncated": truncated,
+            }
         )
 
 

@@ -7,6 +7,7 @@ code on the host: without a daemon or an image, opening a session raises Sandbox
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 import queue
@@ -129,20 +130,16 @@ class _Kernel:
 
     def send(self, message: dict) -> None:
         data = json.dumps(message).encode()
-        try:
+        with contextlib.suppress(OSError):  # the kernel is gone; the reader reports it
             self.socket.sendall(HEADER.pack(len(data)) + data)
-        except OSError:
-            pass  # the kernel is gone; the reader reports it
 
     def receive(self, timeout: float) -> dict | None:
         """The next reply, None if the kernel ended; queue.Empty after `timeout` seconds."""
         return self.replies.get(timeout=timeout)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.stream.close()
 
 
@@ -215,10 +212,8 @@ class Session:
             self._kernel.close()
             self._kernel = None
         if self._container is not None:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 self._container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
             self._container = None
         if self._client is not None:
             self._client.close()

@@ -9,16 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ossa.harmony import Message
-
 
 class ArgumentsError(ValueError):
     """The model's arguments cannot be used; the text is written for the model to read."""
-
-
-def message_text(message: Message) -> str:
-    """The text the assistant sent (the concatenation of its text parts)."""
-    return "".join(getattr(part, "text", "") for part in message.content)
 
 
 def parse_arguments(text: str) -> dict[str, Any]:

@@ -30,14 +30,23 @@ class Tool(ABC):
     def call(self, message: Message) -> list[Message]:
         """Answer an assistant message addressed to this namespace (never raises)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook
         """Release what the tool holds (browser cache, sandbox session, server processes)."""
 
     def reply(self, message: Message, text: str, *, author: str | None = None) -> Message:
-        """A tool message answering ``message``, on the caller's channel, back to the assistant."""
-        name = author or message.recipient or self.name
-        reply = Message.from_author_and_content(Author.new(Role.TOOL, name), TextContent(text=text))
-        reply = reply.with_recipient("assistant")
-        if message.channel is not None:
-            reply = reply.with_channel(message.channel)
-        return reply
+        """A tool message answering ``message`` (see :func:`tool_message`)."""
+        return tool_message(message, text, author=author or message.recipient or self.name)
+
+
+def tool_message(message: Message, text: str, *, author: str) -> Message:
+    """A tool message from ``author`` answering ``message``, on the caller's channel, to the assistant."""
+    reply = Message.from_author_and_content(Author.new(Role.TOOL, author), TextContent(text=text))
+    reply = reply.with_recipient("assistant")
+    if message.channel is not None:
+        reply = reply.with_channel(message.channel)
+    return reply
+
+
+def message_text(message: Message) -> str:
+    """The text the assistant sent (the concatenation of its text parts)."""
+    return "".join(getattr(part, "text", "") for part in message.content)

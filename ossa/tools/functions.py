@@ -18,8 +18,8 @@ from pydantic.experimental.arguments_schema import generate_arguments_schema
 
 from ossa.harmony import Message, ToolDescription, ToolNamespaceConfig
 from ossa.tools import aio
-from ossa.tools.arguments import ArgumentsError, message_text, parse_arguments, prompt_schema
-from ossa.tools.base import Tool
+from ossa.tools.arguments import ArgumentsError, parse_arguments, prompt_schema
+from ossa.tools.base import Tool, message_text
 
 
 class FunctionTool:

@@ -23,8 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from ossa.harmony import Message, ToolDescription, ToolNamespaceConfig
 from ossa.tools import aio
-from ossa.tools.arguments import ArgumentsError, message_text, parse_arguments, prompt_schema
-from ossa.tools.base import Tool
+from ossa.tools.arguments import ArgumentsError, parse_arguments, prompt_schema
+from ossa.tools.base import Tool, message_text
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup

@@ -14,8 +14,7 @@ from typing import Any
 
 from ossa.harmony import Message, ToolNamespaceConfig
 from ossa.sandbox import Limits, Result, SandboxError, SandboxUnavailable, Session, open_session
-from ossa.tools.arguments import message_text
-from ossa.tools.base import Tool
+from ossa.tools.base import Tool, message_text
 
 TRAINED_TIMEOUT = 120.0  # seconds, as harmony's built-in description says
 NO_OUTPUT = (

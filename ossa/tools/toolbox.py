@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ossa.harmony import Author, DeveloperContent, Message, Role, SystemContent, TextContent
-from ossa.tools.base import Tool
+from ossa.harmony import DeveloperContent, Message, SystemContent
+from ossa.tools.base import Tool, tool_message
 from ossa.tools.functions import FunctionTool, FunctionTools
 from ossa.tools.plugins import Plugins, discover
 
@@ -62,7 +62,7 @@ class Toolbox:
         if target is None:
             known = ", ".join(self._recipients()) or "none"
             text = f"Unknown recipient {recipient!r}: no such tool. Available tools: {known}."
-            return [_tool_message(message, recipient or "unknown", text)]
+            return [tool_message(message, text, author=recipient or "unknown")]
         if routed != message.recipient:
             message = message.with_recipient(routed)
         try:
@@ -105,12 +105,6 @@ class Toolbox:
             tools = t.namespace().tools
             names += [f"{t.name}.{d.name}" for d in tools] if tools else [t.name]
         return names
-
-
-def _tool_message(message: Message, author: str, text: str) -> Message:
-    reply = Message.from_author_and_content(Author.new(Role.TOOL, author), TextContent(text=text))
-    reply = reply.with_recipient("assistant")
-    return reply.with_channel(message.channel) if message.channel is not None else reply
 
 
 def build_toolbox(

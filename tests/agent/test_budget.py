@@ -5,18 +5,32 @@ from __future__ import annotations
 import pytest
 
 from ossa.agent.budget import ContextBudgetError, fit
-from ossa.harmony import Author, Conversation, Message, Role, SystemContent, TextContent, load_harmony_encoding
+from ossa.harmony import (
+    Author,
+    Conversation,
+    Message,
+    Role,
+    SystemContent,
+    TextContent,
+    load_harmony_encoding,
+)
 
 ENC = load_harmony_encoding()
 
 
 def count(messages: list[Message]) -> int:
-    return len(ENC.render_conversation_for_completion(Conversation.from_messages(messages), Role.ASSISTANT))
+    return len(
+        ENC.render_conversation_for_completion(Conversation.from_messages(messages), Role.ASSISTANT)
+    )
 
 
 def tool(text: str) -> Message:
     author = Author.new(Role.TOOL, "browser.search")
-    return Message.from_author_and_content(author, TextContent(text=text)).with_recipient("assistant").with_channel("commentary")
+    return (
+        Message.from_author_and_content(author, TextContent(text=text))
+        .with_recipient("assistant")
+        .with_channel("commentary")
+    )
 
 
 def say(role: Role, text: str, channel: str | None = None) -> Message:
@@ -55,7 +69,9 @@ def test_old_tool_outputs_shrink_first_with_a_marker():
     assert fitted.messages[4].content[0].text.startswith("OLD lorem")
     assert "output shortened" in fitted.messages[4].content[0].text
     assert fitted.messages[8:] == messages[8:]  # the current turn is untouched
-    assert fit(messages, count(messages) - 100, ENC, count).messages == fitted.messages  # deterministic
+    assert (
+        fit(messages, count(messages) - 100, ENC, count).messages == fitted.messages
+    )  # deterministic
 
 
 def test_then_earlier_turns_then_current_tool_outputs_but_never_the_newest():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -229,6 +232,49 @@ def test_config_file_env_and_flags(app, ossa_home, replay_file, harmony, monkeyp
     assert "unknown setting(s) colour" in bad.output
 
 
+def test_chat_slash_commands(app, replay_file, harmony, tmp_path):
+    replay = replay_file(harmony.final("first", "hidden thought"), harmony.final("second"))
+    saved = tmp_path / "chat.md"
+    script = "\n".join(
+        [
+            "/reasoning off",
+            "q1",
+            "/tools none",
+            "/effort extreme",
+            "/new",
+            "q2",
+            f"/save {saved}",
+            "/frobnicate",
+            "/exit",
+        ]
+    )
+    out = invoke(
+        app,
+        "chat",
+        "--model",
+        f"replay:{replay}",
+        "--tools",
+        "browser",
+        "--corpus",
+        str(CORPUS),
+        input=script,
+    )
+    assert out.exit_code == 0, out.output
+    assert "hidden thought" not in out.stdout
+    assert "tools: none" in out.stdout
+    assert "effort must be one of" in out.stdout
+    assert "unknown command /frobnicate" in out.stdout
+    assert out.stdout.count("new session") == 1
+    exported = saved.read_text()
+    assert "q2" in exported
+    assert "q1" not in exported  # /new started over
+    system = json.loads(invoke(app, "sessions", "export", "last").stdout)["messages"][0]
+    assert not system["content"][0].get("tools")  # /tools none reached the system message
+    listing = invoke(app, "sessions", "list").stdout
+    assert "q1" in listing
+    assert "q2" in listing
+
+
 def test_chat_in_a_real_terminal(replay_file, harmony, ossa_home):
     replay = replay_file(
         harmony.call("browser.search", '{"query": "MXFP4 block"}', "Let me search."),
@@ -263,3 +309,69 @@ def test_chat_in_a_real_terminal(replay_file, harmony, ossa_home):
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+AGENT_CLI = (
+    "import typer; from ossa.agent.cli import register; app = typer.Typer(); register(app); app()"
+)
+
+
+def test_batch_resumes_after_a_kill(replay_file, harmony, tmp_path, ossa_home):
+    """Kill ``ossa batch`` while a task waits on a slow page; the rerun does only what is left."""
+    arrived, release = threading.Event(), threading.Event()
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/slow":
+                arrived.set()
+                release.wait(30)
+            body = b"<html><title>page</title><body>Forty-two.</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": i, "task": f"task {i}"}) + "\n" for i in (1, 2, 3)))
+    results = tmp_path / "results.jsonl"
+
+    def batch(*completions: str) -> list[str]:
+        replay = replay_file(*completions)
+        return [
+            sys.executable, "-c", AGENT_CLI, "batch", str(tasks), "-o", str(results),
+            "--model", f"replay:{replay}", "--tools", "browser", "--allow-private-network",
+        ]  # fmt: skip
+
+    def open_page(path: str) -> str:
+        return harmony.call("browser.open", json.dumps({"id": f"{url}{path}"}))
+
+    env = {**os.environ, "OSSA_HOME": str(ossa_home)}
+    try:
+        first = subprocess.Popen(
+            batch(open_page("/fast"), harmony.final("one"), open_page("/slow"), harmony.final("never")),
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert arrived.wait(60), "task 2 never reached the slow page"
+        first.kill()
+        first.wait()
+        assert [json.loads(line)["id"] for line in results.read_text().splitlines()] == [1]
+
+        release.set()
+        second = subprocess.run(
+            batch(open_page("/fast"), harmony.final("two"), harmony.final("three")),
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+    finally:
+        release.set()
+        server.shutdown()
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["id"], r["answer"]) for r in records] == [(1, "one"), (2, "two"), (3, "three")]
+    assert "Forty-two" in records[1]["steps"][0]["output"]

@@ -12,7 +12,9 @@ from ossa.agent.config import AgentConfig, ConfigError, config_path, load_config
 def test_layers_override_in_order(tmp_path: Path):
     path = tmp_path / "config.toml"
     path.write_text('model = "replay:x.jsonl"\neffort = "high"\nshow_reasoning = false\n')
-    config = load_config(path, environ={"OSSA_EFFORT": "low", "OSSA_TOOLS": "browser", "OSSA_SEED": "7"})
+    config = load_config(
+        path, environ={"OSSA_EFFORT": "low", "OSSA_TOOLS": "browser", "OSSA_SEED": "7"}
+    )
     assert config.model == "replay:x.jsonl"
     assert config.effort == "low"
     assert config.tools == ["browser"]

@@ -35,7 +35,9 @@ def test_header_record_replaces_the_leading_messages(tmp_path: Path):
     session.append_message(old)
     session.append_message(user)
     new = [
-        Message.from_role_and_content(Role.SYSTEM, SystemContent.new().with_conversation_start_date("2026-01-01")),
+        Message.from_role_and_content(
+            Role.SYSTEM, SystemContent.new().with_conversation_start_date("2026-01-01")
+        ),
         Message.from_role_and_content(Role.DEVELOPER, "# Instructions\n\nBe brief."),
     ]
     session.replace_header(new)

@@ -52,6 +52,10 @@ GOLDEN = {
         "<|channel|>final <|constrain|>json<|message|>{}<|end|>",
         [assistant("{}", channel="final", content_type="<|constrain|>json")],
     ),
+    "<|constrain|> json with a space": (
+        "<|channel|>commentary to=functions.f <|constrain|> json<|message|>{}<|call|>",
+        [assistant("{}", **CALL)],
+    ),
     "a bare json is never a recipient": (
         "<|channel|>final json<|message|>{}<|end|>",
         [assistant("{}", channel="final", content_type="json")],

@@ -8,7 +8,14 @@ import openai_harmony as oh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ossa.harmony import Conversation, Message, RenderConversationConfig, Role
+from ossa.harmony import (
+    Conversation,
+    Message,
+    RenderConversationConfig,
+    Role,
+    StreamableParser,
+    StreamState,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TRICKY = [
@@ -189,3 +196,34 @@ def test_streaming_getters_agree_after_every_token(enc, stream_both, dicts, stri
     stream_both(tokens, None, strict=strict)
     if dicts[0]["role"] == "assistant":  # as after a prompt ending in <|start|>assistant
         stream_both(tokens[2:], Role.ASSISTANT, strict=strict)
+
+
+# Token soup: control tokens, text, split UTF-8 (9552 99 102 is " 🦩"), header words, unknown ids.
+SOUP = [
+    200006, 200007, 200008, 200005, 200003, 200002, 200012, 200100, 201089,
+    173781, 1428, 17952, 35644, 17196, 12606, 815, 316, 28, 44580, 775, 4108, 5701, 220,
+    64, 65, 9552, 99, 102, 3490, 25, 17360,
+]  # fmt: skip
+soups = st.lists(st.sampled_from(SOUP), max_size=25)
+
+
+@SETTINGS
+@given(soups, st.sampled_from([None, Role.ASSISTANT]))
+def test_strict_mode_matches_on_any_token_sequence(parse_both, stream_both, tokens, role):
+    ours, theirs = parse_both(tokens, role)
+    assert ours == theirs
+    stream_both(tokens, role)
+
+
+@SETTINGS
+@given(soups, st.sampled_from([None, Role.ASSISTANT]))
+def test_tolerant_mode_never_raises_and_never_leaks_control_tokens(enc, tokens, role):
+    parser = StreamableParser(enc, role)
+    for token in tokens:
+        parser.process(token)
+        assert "<|" not in (parser.last_content_delta or "")
+    parser.process_eos()
+    assert parser.state is StreamState.EXPECT_START
+    for message in parser.messages:
+        assert "<|" not in message.text
+        assert message.recipient is None or not message.recipient.startswith("<|")

@@ -26,11 +26,11 @@ def test_cached_decoding_equals_a_full_forward(ring_checkpoint):
 def test_generate_is_greedy_over_the_logits(tiny_engine):
     prompt = random_tokens(200, seed=3)
     out = list(tiny_engine.generate(prompt, max_tokens=6))
-    assert len(out) == 6
+    stats = tiny_engine.stats
+    assert len(out) == 6 and stats.generated_tokens == 6
+    assert stats.prefilled_tokens + stats.reused_tokens == 200
     logits = tiny_engine.logits(prompt + out[:-1])
     assert logits[len(prompt) - 1 :].argmax(-1).tolist() == out
-    stats = tiny_engine.stats
-    assert stats.prefilled_tokens == 200 and stats.generated_tokens == 6
 
 
 def test_stop_token_is_yielded_then_generation_ends(tiny_engine):
@@ -53,10 +53,12 @@ def test_prefix_reuse_gives_the_tokens_of_a_fresh_engine(ring_checkpoint):
     assert agent.stats.reused_tokens == len(p1) + len(g1) - 1  # the last sample never ran
     assert agent.stats.prefilled_tokens == len(p2) - agent.stats.reused_tokens
     assert g2 == list(engine().generate(p2, max_tokens=4))
-    # diverging 3 tokens back: the 12-slot ring still holds every key the window needs
-    p3 = p2[:-3] + random_tokens(3, seed=7)
+    # diverging 3 tokens before the end of the cache: the 12-slot ring still holds every key
+    # the 8-token window needs there
+    cached = p2 + g2[:-1]
+    p3 = cached[:-3] + random_tokens(3, seed=7)
     g3 = list(agent.generate(p3, max_tokens=1))
-    assert agent.stats.reused_tokens == len(p2) - 3
+    assert agent.stats.reused_tokens == len(cached) - 3
     assert g3 == list(engine().generate(p3, max_tokens=1))
     # diverging far back: the ring has overwritten those keys, so everything is re-prefilled
     p4 = p3[:10] + random_tokens(5, seed=8)

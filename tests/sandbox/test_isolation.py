@@ -28,7 +28,9 @@ def test_tcp_connects_fail(session, address) -> None:
     assert "Error" in blocked(session, code)
 
 
-@pytest.mark.parametrize("path", ["/x", "/usr/x", "/etc/passwd", "/usr/lib/python3/dist-packages/x.py"])
+@pytest.mark.parametrize(
+    "path", ["/x", "/usr/x", "/etc/passwd", "/usr/lib/python3/dist-packages/x.py"]
+)
 def test_writes_outside_tmp_and_data_fail(session, path) -> None:
     assert "Error" in blocked(session, f"open({path!r}, 'w').write('x')")
 
@@ -56,7 +58,9 @@ def test_no_capabilities_no_new_privileges_not_root(session) -> None:
 
 
 def test_no_docker_socket(session) -> None:
-    code = "import os; [p for p in ('/var/run/docker.sock', '/run/docker.sock') if os.path.exists(p)]"
+    code = (
+        "import os; [p for p in ('/var/run/docker.sock', '/run/docker.sock') if os.path.exists(p)]"
+    )
     assert session.run(code).result == "[]"
 
 

@@ -24,7 +24,9 @@ def test_multiline_output_and_last_expression(session) -> None:
 
 
 def test_stderr_and_subprocess_output_are_captured(session) -> None:
-    result = session.run("import os, sys\nprint('to err', file=sys.stderr)\nos.system('echo from-sh')")
+    result = session.run(
+        "import os, sys\nprint('to err', file=sys.stderr)\nos.system('echo from-sh')"
+    )
     assert result.stderr == "to err\n"
     assert result.stdout == "from-sh\n"
     assert result.result == "0"
@@ -33,19 +35,23 @@ def test_stderr_and_subprocess_output_are_captured(session) -> None:
 def test_exception_gives_a_traceback_and_keeps_the_session(session) -> None:
     result = session.run("def boom():\n    raise ValueError('bad input')\nboom()")
     assert result.result is None
-    assert 'line 2, in boom' in result.error
+    assert "line 2, in boom" in result.error
     assert result.error.rstrip().endswith("ValueError: bad input")
     assert session.run("2 + 2").result == "4"
 
 
 def test_unicode_and_invalid_utf8_output(session) -> None:
     assert session.run("print('héllo ✓ 日本')").stdout == "héllo ✓ 日本\n"
-    raw = session.run("import sys\nsys.stdout.flush()\nsys.stdout.buffer.write(b'ok \\xff\\xfe\\n')")
+    raw = session.run(
+        "import sys\nsys.stdout.flush()\nsys.stdout.buffer.write(b'ok \\xff\\xfe\\n')"
+    )
     assert raw.stdout == "ok \ufffd\ufffd\n"
 
 
 def test_scientific_stack_is_installed(session) -> None:
-    code = "import numpy, scipy, sympy, pandas, matplotlib.pyplot as plt\nint(numpy.arange(5).sum())"
+    code = (
+        "import numpy, scipy, sympy, pandas, matplotlib.pyplot as plt\nint(numpy.arange(5).sum())"
+    )
     assert session.run(code).result == "10"
 
 

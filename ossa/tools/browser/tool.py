@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ossa.harmony import Message, ToolNamespaceConfig
-from ossa.tools.base import Tool
+from ossa.tools.base import Tool, message_text
 from ossa.tools.browser.backends import BackendError, SearchBackend, get_backend, results_page
 from ossa.tools.browser.citations import normalize_citations
 from ossa.tools.browser.fetch import Fetcher
@@ -39,10 +39,6 @@ def _as_int(name: str, value: Any) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     raise ToolUsageError(f"`{name}` should be an integer, not `{type(value).__name__}`")
-
-
-def _message_text(message: Message) -> str:
-    return "".join(getattr(part, "text", "") for part in message.content)
 
 
 class BrowserTool(Tool):
@@ -82,7 +78,7 @@ class BrowserTool(Tool):
     def call(self, message: Message) -> list[Message]:
         function = (message.recipient or "").rsplit(".", 1)[-1]
         try:
-            args = json.loads(_message_text(message) or "{}")
+            args = json.loads(message_text(message) or "{}")
         except json.JSONDecodeError:
             args = None
         if not isinstance(args, dict):

@@ -1,0 +1,72 @@
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from ossa.model import checkpoint, synth
+from ossa.model.checkpoint import CheckpointError
+from ossa.model.config import Config, preset
+
+
+def test_config_round_trips_through_both_layouts():
+    for name in ("tiny", "gpt-oss-20b", "gpt-oss-120b"):
+        cfg = preset(name)
+        assert Config.from_original(cfg.to_original()) == cfg
+        assert Config.from_transformers(cfg.to_transformers()) == cfg
+
+
+def test_parameter_counts_match_the_published_models():
+    assert sum(preset("gpt-oss-20b").parameter_counts().values()) == 20_914_757_184
+    assert preset("gpt-oss-20b").parameter_counts()["mxfp4"] == 19_110_297_600
+    assert sum(preset("gpt-oss-120b").parameter_counts().values()) == 116_829_156_672
+
+
+def test_unknown_original_keys_and_bad_shapes_are_rejected():
+    with pytest.raises(ValueError, match="unknown keys"):
+        Config.from_original({"num_hidden_layers": 2, "bogus": 1})
+    with pytest.raises(ValueError, match="multiples of 32"):
+        Config(hidden_size=100)
+
+
+def test_written_files_are_standard_safetensors_read_zero_copy(tiny_original):
+    folder = tiny_original / "original"
+    assert json.loads((folder / "dtypes.json").read_text())["block.0.mlp.mlp1_weight.blocks"] == "FP4"
+    ours = checkpoint.read_safetensors(folder / "model.safetensors")
+    with safe_open(folder / "model.safetensors", framework="pt") as f:
+        assert set(f.keys()) == set(ours)
+        for name in ("embedding.weight", "block.1.mlp.mlp2_weight.scales", "block.0.attn.sinks"):
+            assert torch.equal(f.get_tensor(name), ours[name])
+    assert ours["block.0.mlp.mlp1_weight.blocks"].dtype == torch.uint8
+
+
+def test_original_subfolder_and_layout_are_found(tiny_original, tiny_transformers):
+    assert checkpoint.find(tiny_original) == ("original", tiny_original / "original")
+    assert checkpoint.find(tiny_transformers) == ("transformers", tiny_transformers)
+
+
+def test_sharded_transformers_checkpoint_loads_like_the_original(tmp_path, monkeypatch, tiny_original):
+    monkeypatch.setattr(synth, "SHARD_BYTES", 20_000_000)
+    synth.write_checkpoint(tmp_path, "tiny", layout="transformers")
+    shards = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert len(shards) > 1 and (tmp_path / "model.safetensors.index.json").is_file()
+    sharded, original = checkpoint.load(tmp_path), checkpoint.load(tiny_original)
+    assert sharded.tensors.keys() == original.tensors.keys()
+    assert all(torch.equal(sharded.tensors[k], original.tensors[k]) for k in original.tensors)
+
+
+def test_broken_checkpoints_get_clear_errors(tmp_path, tiny_original):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        checkpoint.load(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_original, broken)
+    data = broken / "original" / "model.safetensors"
+    data.write_bytes(data.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="truncated"):
+        checkpoint.load(broken)
+    cfg = json.loads((broken / "original" / "config.json").read_text())
+    (broken / "original" / "config.json").write_text(json.dumps(cfg | {"num_hidden_layers": 3}))
+    shutil.copy(tiny_original / "original" / "model.safetensors", data)
+    with pytest.raises(CheckpointError, match="missing"):
+        checkpoint.load(broken)
