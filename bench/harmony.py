@@ -49,7 +49,7 @@ def conversation(m, turns: int = 25):
     for i in range(turns):
         call = f'{{"location": "City {i}", "unit": "celsius"}}'
         messages += [
-            m.Message.from_role_and_content(m.Role.USER, f"Question {i}: " + PROSE * 2),
+            m.Message.from_role_and_content(m.Role.USER, f"Question {i}: " + PROSE * 3),
             m.Message.from_role_and_content(m.Role.ASSISTANT, PROSE * 4).with_channel("analysis"),
             m.Message.from_role_and_content(m.Role.ASSISTANT, call)
             .with_channel("commentary")
@@ -61,13 +61,13 @@ def conversation(m, turns: int = 25):
             .with_channel("commentary")
             .with_recipient("assistant"),
             m.Message.from_role_and_content(m.Role.ASSISTANT, PROSE * 2).with_channel("analysis"),
-            m.Message.from_role_and_content(m.Role.ASSISTANT, PROSE * 4).with_channel("final"),
+            m.Message.from_role_and_content(m.Role.ASSISTANT, PROSE * 5).with_channel("final"),
         ]
     return m.Conversation.from_messages(messages)
 
 
 def completion(enc: h.HarmonyEncoding, target: int = 20_000) -> list[int]:
-    """A completion as the model samples it (after <|start|>assistant): CoT, calls, answer."""
+    """A completion as the model samples it (after <|start|>assistant): CoT and tool calls."""
     messages = []
     while True:
         messages += [
@@ -84,7 +84,8 @@ def completion(enc: h.HarmonyEncoding, target: int = 20_000) -> list[int]:
             return tokens[2:]  # the prompt already holds <|start|>assistant
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """The median of ``repeat`` runs (the fastest when fewer than three), in seconds."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -151,7 +152,7 @@ def main() -> None:
     ]
     print(f"{'case':<66} {'ossa':>12} {'openai-harmony':>15} {'ossa/oh':>8}")
     for name, run_ours, run_theirs, per in rows:
-        t_ours, t_theirs = best(run_ours, repeat), best(run_theirs, repeat)
+        t_ours, t_theirs = timed(run_ours, repeat), timed(run_theirs, repeat)
         print(
             f"{name:<66} {per_unit(t_ours, per):>12} {per_unit(t_theirs, per):>15}"
             f" {t_ours / t_theirs:>8.2f}"

@@ -55,7 +55,7 @@ PrivateNet = Annotated[
     ),
 ]
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines stay whole for grep and tests
 
 
 def register(app: typer.Typer) -> None:
@@ -155,6 +155,7 @@ def _slash(line: str, agent: Agent, cfg: AgentConfig, view: TerminalView, consol
                 console.print(f"[red]effort must be one of {', '.join(cfgmod.EFFORTS)}")
                 return ""
             agent.reconfigure(effort=arg, toolbox=agent.toolbox)
+            agent.session.update_meta(effort=arg)
         console.print(f"effort: {agent.effort}")
     elif name == "/tools":
         if arg:
@@ -167,14 +168,16 @@ def _slash(line: str, agent: Agent, cfg: AgentConfig, view: TerminalView, consol
             _close(agent.toolbox)
             cfg.tools = names
             agent.reconfigure(effort=agent.effort, toolbox=toolbox)
+            agent.session.update_meta(tools=names)
         console.print(f"tools: {','.join(cfg.tools) or 'none'}")
     elif name == "/reasoning":
         view.show_reasoning = {"on": True, "off": False}.get(arg, not view.show_reasoning)
         console.print(f"reasoning: {'shown' if view.show_reasoning else 'hidden'}")
     elif name == "/new":
+        _close(agent.toolbox)  # a fresh browser page stack and python sandbox too
         agent.session = _store().create(_meta(cfg, effort=agent.effort))
         agent.messages = []
-        agent.reconfigure(effort=agent.effort, toolbox=agent.toolbox)
+        agent.reconfigure(effort=agent.effort, toolbox=_toolbox(cfg, exit_on_error=False))
         console.print(f"new session {agent.session.id}")
     elif name == "/save":
         if arg:
@@ -241,7 +244,7 @@ def run(
     corpus: Corpus = None,
     allow_private_network: PrivateNet = None,
 ) -> None:
-    """Run one task without prompts; exit status 0 completed, 1 error, 3 max steps, 4 max tokens."""
+    """Run one task, no prompts. Exit status: 0 completed, 1 error, 3 max steps, 4 max tokens, 130 Ctrl-C."""
     if task == "-":
         task = sys.stdin.read()
     cfg = _config(
@@ -259,7 +262,9 @@ def run(
     toolbox = _toolbox(cfg)
     session = _store().create(_meta(cfg))
     agent = Agent(engine, toolbox=toolbox, session=session, **_agent_kwargs(cfg))
-    view = TerminalView(err, show_reasoning=cfg.show_reasoning) if verbose else None
+    view = (
+        TerminalView(Console(stderr=True), show_reasoning=cfg.show_reasoning) if verbose else None
+    )
     try:
         events = drive(agent, task, view.show if view else lambda event: None)
     finally:
@@ -318,7 +323,7 @@ def batch(
     pending = [(task_id, text) for task_id, text in todo if str(task_id) not in done]
     engine = SerializedEngine(_engine(cfg)) if pending else None
     writer = _ResultWriter(output)
-    running: dict[Future[Any], Agent] = {}
+    running: dict[Future[None], Agent] = {}
     with Progress(console=err) as progress, ThreadPoolExecutor(concurrency) as pool:
         bar = progress.add_task("tasks", total=len(todo), completed=len(todo) - len(pending))
         queue = list(reversed(pending))
@@ -326,46 +331,45 @@ def batch(
             while queue or running:
                 while queue and len(running) < concurrency:
                     task_id, text = queue.pop()
-                    agent_box: dict[str, Agent] = {}
-                    future = pool.submit(_batch_task, engine, cfg, task_id, text, writer, agent_box)
-                    running[future] = agent_box
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    running.pop(future)
-                    future.result()
-                    progress.advance(bar)
+                    agent = _batch_agent(engine, cfg, task_id, text, writer)
+                    if agent is None:
+                        progress.advance(bar)
+                    else:
+                        running[pool.submit(_batch_task, agent, task_id, text, writer)] = agent
+                if running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        running.pop(future)
+                        future.result()
+                        progress.advance(bar)
         except KeyboardInterrupt:
             queue.clear()
-            for box in running.values():
-                if "agent" in box:
-                    box[
-                        "agent"
-                    ].interrupt()  # interrupted tasks are not written: a rerun redoes them
+            for agent in running.values():
+                agent.interrupt()  # interrupted tasks are not written: a rerun redoes them
             err.print("[yellow]interrupted; run the same command again to resume")
             raise typer.Exit(130) from None
 
 
-def _batch_task(
-    engine: Engine,
-    cfg: AgentConfig,
-    task_id: Any,
-    text: Any,
-    writer: _ResultWriter,
-    box: dict[str, Agent],
-) -> None:
+def _batch_agent(
+    engine: Engine, cfg: AgentConfig, task_id: Any, text: Any, writer: _ResultWriter
+) -> Agent | None:
+    """An agent with its own toolbox (so its own sandbox session), or a written failure."""
     if not isinstance(text, str) or not text.strip():
         writer.write({"id": task_id, **_failed("task", 'the task line has no "task" text')})
-        return
+        return None
     try:
         toolbox = _toolbox(cfg, exit_on_error=False)
     except ValueError as exc:
         writer.write({"id": task_id, **_failed("tools", str(exc))})
-        return
+        return None
+    return Agent(engine, toolbox=toolbox, **_agent_kwargs(cfg))
+
+
+def _batch_task(agent: Agent, task_id: Any, text: str, writer: _ResultWriter) -> None:
     try:
-        agent = box["agent"] = Agent(engine, toolbox=toolbox, **_agent_kwargs(cfg))
         events = list(agent.run(text))
     finally:
-        _close(toolbox)
+        _close(agent.toolbox)
     result = task_result(events, agent.messages)
     if result["status"] != "interrupted":
         writer.write({"id": task_id, **result})
@@ -498,6 +502,7 @@ def sessions_resume(
         instructions=meta.get("instructions"),
         search_backend=meta.get("search_backend"),
         corpus=meta.get("corpus"),
+        allow_private_network=meta.get("allow_private_network"),
         show_reasoning=show_reasoning,
     )
     agent = Agent(
@@ -587,7 +592,7 @@ def _engine(cfg: AgentConfig) -> Engine:
 
 
 def _toolbox(cfg: AgentConfig, *, exit_on_error: bool = True):
-    if not cfg.tools:
+    if not cfg.tools and not cfg.mcp_servers:
         return None
     from ossa.tools import build_toolbox
 
@@ -598,6 +603,7 @@ def _toolbox(cfg: AgentConfig, *, exit_on_error: bool = True):
             searxng_url=cfg.searxng_url,
             corpus_dir=cfg.corpus,
             allow_private_network=cfg.allow_private_network,
+            mcp_servers=cfg.mcp_servers or None,
         )
     except Exception as exc:  # unknown tool, bad corpus dir, bad backend: say so and stop
         if exit_on_error:
@@ -623,7 +629,15 @@ def _agent_kwargs(cfg: AgentConfig) -> dict[str, Any]:
 
 
 def _meta(cfg: AgentConfig, **overrides: Any) -> dict[str, Any]:
-    keys = ("model", "effort", "tools", "instructions", "search_backend", "corpus")
+    keys = (
+        "model",
+        "effort",
+        "tools",
+        "instructions",
+        "search_backend",
+        "corpus",
+        "allow_private_network",
+    )
     return {**{key: getattr(cfg, key) for key in keys}, **overrides}
 
 

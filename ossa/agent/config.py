@@ -8,18 +8,14 @@ directory, which is what tests and portable installs want.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 EFFORTS = ("low", "medium", "high")
 KNOWN_TOOLS = ("browser", "python")
@@ -50,6 +46,9 @@ class AgentConfig:
     searxng_url: str | None = None
     corpus: str | None = None
     allow_private_network: bool = False
+    #: MCP servers by namespace, as in an ``mcpServers`` file: ``[mcp_servers.NAME]`` tables
+    #: with ``command``/``args``/``env`` or ``url`` (``OSSA_MCP_SERVERS`` takes JSON).
+    mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def updated(self, **changes: Any) -> AgentConfig:
         """A copy with the given settings; ``None`` values mean "not given" and are ignored."""
@@ -134,6 +133,8 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value)
     if kind.startswith("float"):
         return float(value)
+    if kind.startswith("dict"):
+        return json.loads(value)
     return value
 
 
@@ -144,4 +145,6 @@ def _validated(config: AgentConfig) -> AgentConfig:
         raise ValueError("max_steps and max_tokens must be at least 1")
     if not isinstance(config.tools, list):
         raise ValueError("tools must be a list of names")
+    if not isinstance(config.mcp_servers, dict):
+        raise ValueError("mcp_servers must be a table of servers")
     return config

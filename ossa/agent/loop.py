@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from ossa.agent import budget
+from ossa.agent.config import EFFORTS
 from ossa.agent.events import (
     CommentaryDelta,
     Error,
@@ -110,6 +112,8 @@ class Agent:
             self.session.replace_header(header)
 
     def _header(self) -> list[Message]:
+        if self._effort not in EFFORTS:
+            raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {self._effort!r}")
         system = (
             SystemContent.new()
             .with_reasoning_effort(ReasoningEffort[self._effort.upper()])
@@ -273,23 +277,15 @@ class Agent:
             self.session.append_message(message)
 
 
+@dataclass
 class _Outcome:
     """How one completion ended: ``tool``, ``final``, ``truncated`` or ``malformed``."""
 
-    def __init__(
-        self,
-        kind: str,
-        messages: list[Message],
-        *,
-        answer: str = "",
-        events: list[Event] | None = None,
-        error: str = "",
-    ) -> None:
-        self.kind = kind
-        self.messages = messages
-        self.answer = answer
-        self.events = events or []
-        self.error = error
+    kind: str
+    messages: list[Message]
+    answer: str = ""
+    events: list[Event] = field(default_factory=list)
+    error: str = ""
 
 
 class _Completion:

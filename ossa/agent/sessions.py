@@ -2,7 +2,7 @@
 
 A record is one JSON object with a ``kind``:
 
-- ``meta``: written first (id, creation time, model, effort, tools);
+- ``meta``: written first (id, creation time, model, effort, tools), again when they change;
 - ``message``: a harmony message appended to the conversation (openai-harmony's JSON);
 - ``header``: the leading system/developer messages were rebuilt (``/effort``, ``/tools``);
 - ``event``: an agent event (deltas are written coalesced, one record per message).
@@ -63,6 +63,10 @@ class Session:
                 torn = f.read(1) != b"\n"
             if torn:  # a crash mid-write: keep the torn line, start the next record cleanly
                 self._write_raw("\n")
+
+    def update_meta(self, **fields: Any) -> None:
+        """Settings changed mid-session (``/effort``, ``/tools``): later ``meta`` records win."""
+        self._write({"kind": "meta", **fields})
 
     def append_message(self, message: Message) -> None:
         self._write({"kind": "message", "message": message.to_dict()})
@@ -150,7 +154,7 @@ def read_transcript(path: Path) -> Transcript:
 def _apply(transcript: Transcript, record: dict[str, Any]) -> None:
     kind = record["kind"]
     if kind == "meta":
-        transcript.meta = {k: v for k, v in record.items() if k != "kind"}
+        transcript.meta.update({k: v for k, v in record.items() if k != "kind"})
     elif kind == "message":
         transcript.messages.append(Message.from_dict(record["message"]))
     elif kind == "header":

@@ -170,7 +170,7 @@ class StreamableParser:
     def _finish(self, incomplete: bool) -> None:
         text = self.current_content
         if self._bad_tokens:
-            text += "\ufffd"
+            text += ""
         text += self._pending.decode("utf-8", errors="replace")
         header = self._header
         assert header is not None

@@ -165,13 +165,17 @@ def _format_default(default: Any, schema: dict) -> str:
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON as Rust's serde_json prints it (floats in ryu's layout, not Python's)."""
-    if isinstance(value, float):
-        return _format_float(value)
+    """Compact JSON as openai-harmony prints it after a Python -> JSON text -> Rust round trip.
+
+    Numbers go through serde_json's parser (not correctly rounded for long or large
+    literals) and are printed in ryu's layout, so they are emulated here, not formatted.
+    """
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, int):
-        return str(value) if -(2**63) <= value < 2**64 else _format_float(float(value))
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return str(value)
+    if isinstance(value, (int, float)):
+        return _format_float(_serde_f64(json.dumps(value)))
     if isinstance(value, list):
         return "[" + ",".join(to_json(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -179,9 +183,58 @@ def to_json(value: Any) -> str:
     raise ValueError(f"not a JSON value: {value!r}")
 
 
+_U64_MAX = 2**64 - 1
+_POW10 = [float(f"1e{i}") for i in range(309)]
+
+
+def _overflows(significand: int, digit: int) -> bool:
+    return significand * 10 + digit > _U64_MAX
+
+
+def _serde_f64(literal: str) -> float:
+    """The f64 that serde_json (without ``float_roundtrip``) reads from a JSON number."""
+    if literal in ("NaN", "Infinity", "-Infinity"):
+        raise ValueError(f"invalid conversation JSON: {literal} is not a JSON number")
+    positive = not literal.startswith("-")
+    mantissa, _, exp_text = literal.lstrip("-").lower().partition("e")
+    int_digits, _, frac_digits = mantissa.partition(".")
+    significand = exponent = 0
+    saturated = False
+    for digit in map(int, int_digits):
+        if saturated or _overflows(significand, digit):
+            saturated = True  # further integer digits only scale the value
+            exponent += 1
+        else:
+            significand = significand * 10 + digit
+    for digit in map(int, frac_digits):
+        if _overflows(significand, digit):
+            break  # further fraction digits are ignored
+        significand = significand * 10 + digit
+        exponent -= 1
+    if exp_text:
+        exponent += int(exp_text)
+    value = float(significand)
+    while True:
+        if abs(exponent) <= 308:
+            if exponent >= 0:
+                value *= _POW10[exponent]
+            else:
+                value /= _POW10[-exponent]
+            break
+        if value == 0.0:
+            break
+        if exponent >= 0:
+            value = math.inf
+            break
+        value /= 1e308
+        exponent += 308
+    if math.isinf(value):
+        raise ValueError(f"invalid conversation JSON: number out of range: {literal}")
+    return value if positive else -value
+
+
 def _format_float(value: float) -> str:
-    if not math.isfinite(value):
-        raise ValueError(f"invalid conversation JSON: {value} is not a JSON number")
+    """ryu's layout of the shortest round-trip digits (Python's repr gives the same digits)."""
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     sign = "-" if value < 0 else ""

@@ -92,12 +92,12 @@ class Tokenizer:
             mergeable_ranks=ranks,
             special_tokens=self.special_tokens,
         )
-        table: list[bytes | None] = [None] * VOCAB_SIZE
+        table = [b""] * VOCAB_SIZE  # the hash-checked ranks fill 0..199997
         for token, rank in ranks.items():
             table[rank] = token
         for text, rank in self.special_tokens.items():
             table[rank] = text.encode()
-        self.token_bytes: list[bytes | None] = table
+        self.token_bytes: list[bytes] = table  # id -> bytes, for O(1) streaming decode
         self.special_tokens_set = frozenset(self.special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
@@ -121,15 +121,14 @@ class Tokenizer:
 
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:
         """Concatenate each id's bytes; an id outside the vocabulary is an error."""
+        for token in tokens:
+            if not self.is_valid(token):
+                raise HarmonyError(f"Invalid token for decoding: {token}")
         table = self.token_bytes
-        try:
-            return b"".join([table[t] for t in tokens])  # type: ignore[misc]
-        except (IndexError, TypeError):
-            bad = next(t for t in tokens if not self.is_valid(t))
-            raise HarmonyError(f"Invalid token for decoding: {bad}") from None
+        return b"".join([table[t] for t in tokens])
 
     def is_valid(self, token: int) -> bool:
-        return 0 <= token < VOCAB_SIZE and self.token_bytes[token] is not None
+        return 0 <= token < VOCAB_SIZE
 
     def is_special_token(self, token: int) -> bool:
         return FIRST_SPECIAL <= token < VOCAB_SIZE

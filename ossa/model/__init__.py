@@ -1,7 +1,7 @@
 """gpt-oss in PyTorch: MXFP4 experts kept packed, a KV cache with prefix reuse.
 
-    engine = ossa.model.load("openai/gpt-oss-20b")
-    for token in engine.generate(prompt_ids, stop={200002, 200012}, max_tokens=256): ...
+`load(source)` gives an `Engine`; `engine.generate(prompt_ids, stop=..., max_tokens=...)`
+yields token ids, and a later prompt that extends the last one reuses its cache.
 """
 
 from __future__ import annotations

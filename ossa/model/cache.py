@@ -56,7 +56,9 @@ class LayerCache:
             self._reserve(start + n)
             self.k[:, start + 1 : start + n + 1, :d] = k.transpose(0, 1)
             self.v[:, start + 1 : start + n + 1] = v.transpose(0, 1)
-            self.pos[start + 1 : start + n + 1] = torch.arange(start, start + n, device=self.pos.device)
+            self.pos[start + 1 : start + n + 1] = torch.arange(
+                start, start + n, device=self.pos.device
+            )
         self.length = start + n
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

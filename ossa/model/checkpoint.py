@@ -48,7 +48,11 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = torch.frombuffer(mapped, dtype=torch.uint8) if mapped else torch.empty(0, dtype=torch.uint8)
+        data = (
+            torch.frombuffer(mapped, dtype=torch.uint8)
+            if mapped
+            else torch.empty(0, dtype=torch.uint8)
+        )
     base = 8 + header_len
     tensors = {}
     for name, info in header.items():
@@ -93,7 +97,9 @@ def find(path: str | Path) -> tuple[str, Path]:
         if cfg.is_file() and any(candidate.glob("*.safetensors")):
             data = _read_json(cfg)
             return ("transformers" if "num_local_experts" in data else "original"), candidate
-    raise CheckpointError(f"{root} holds no config.json with *.safetensors (nor an original/ folder)")
+    raise CheckpointError(
+        f"{root} holds no config.json with *.safetensors (nor an original/ folder)"
+    )
 
 
 def load(path: str | Path) -> Checkpoint:
@@ -125,9 +131,15 @@ _HF_NAMES = [
     (r"model\.layers\.(\d+)\.self_attn\.sinks", r"block.\1.attn.sinks"),
     (r"model\.layers\.(\d+)\.post_attention_layernorm\.weight", r"block.\1.mlp.norm.scale"),
     (r"model\.layers\.(\d+)\.mlp\.router\.(weight|bias)", r"block.\1.mlp.gate.\2"),
-    (r"model\.layers\.(\d+)\.mlp\.experts\.gate_up_proj_(blocks|scales)", r"block.\1.mlp.mlp1_weight.\2"),
+    (
+        r"model\.layers\.(\d+)\.mlp\.experts\.gate_up_proj_(blocks|scales)",
+        r"block.\1.mlp.mlp1_weight.\2",
+    ),
     (r"model\.layers\.(\d+)\.mlp\.experts\.gate_up_proj_bias", r"block.\1.mlp.mlp1_bias"),
-    (r"model\.layers\.(\d+)\.mlp\.experts\.down_proj_(blocks|scales)", r"block.\1.mlp.mlp2_weight.\2"),
+    (
+        r"model\.layers\.(\d+)\.mlp\.experts\.down_proj_(blocks|scales)",
+        r"block.\1.mlp.mlp2_weight.\2",
+    ),
     (r"model\.layers\.(\d+)\.mlp\.experts\.down_proj_bias", r"block.\1.mlp.mlp2_bias"),
 ]
 _HF_PATTERNS = [(re.compile(p), r) for p, r in _HF_NAMES]

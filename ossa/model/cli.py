@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import psutil
+import os
+
 import torch
 import typer
 from rich.console import Console
@@ -17,12 +18,14 @@ GiB = 1 << 30
 
 
 @app.command()
-def pull(repo: str = typer.Argument(..., help="Hugging Face repo id, e.g. openai/gpt-oss-20b")) -> None:
+def pull(
+    repo: str = typer.Argument(..., help="Hugging Face repo id, e.g. openai/gpt-oss-20b"),
+) -> None:
     """Download a checkpoint (one layout, resumable; honours HF_HOME and HF_HUB_OFFLINE)."""
     try:
         path = hub.resolve(repo)
     except checkpoint.CheckpointError as e:
-        console.print(f"[red]error:[/red] {e}")
+        typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     console.print(f"{repo} is at {path}")
 
@@ -36,7 +39,7 @@ def info(
     try:
         ckpt = checkpoint.load(hub.resolve(source, download=False))
     except checkpoint.CheckpointError as e:
-        console.print(f"[red]error:[/red] {e}")
+        typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     cfg = ckpt.config
     table = Table(title=f"{source} ({ckpt.layout} layout, {ckpt.path})", show_header=False)
@@ -47,11 +50,17 @@ def info(
     for dtype, n in ckpt.nbytes().items():
         table.add_row(f"bytes {dtype}", f"{n:,} ({n / GiB:.2f} GiB)")
     weights = sum(ckpt.nbytes().values())
-    kv = kv_bytes(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, context, cfg.sliding_window)
+    kv = kv_bytes(
+        cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, context, cfg.sliding_window
+    )
     cache = min(DEFAULT_EXPERT_CACHE, 2 * counts["mxfp4"])  # bf16 copies of routed experts
     need = weights + kv + cache
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    have = torch.cuda.mem_get_info()[1] if device == "cuda" else psutil.virtual_memory().total
+    have = (
+        torch.cuda.mem_get_info()[1]
+        if device == "cuda"
+        else os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    )
     table.add_row(
         f"memory on {device}",
         f"{need / GiB:.2f} GiB = weights {weights / GiB:.2f} + KV cache at {context} tokens "

@@ -33,7 +33,9 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.hidden_size % 32 or self.intermediate_size % 32:
-            raise ValueError("hidden_size and intermediate_size must be multiples of 32 (MXFP4 blocks)")
+            raise ValueError(
+                "hidden_size and intermediate_size must be multiples of 32 (MXFP4 blocks)"
+            )
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
         if self.experts_per_token > self.num_experts:
@@ -204,8 +206,14 @@ def yarn_inv_freq(cfg: Config) -> tuple[list[float], float]:
         return [1 / f for f in freq], 1.0
     concentration = 0.1 * math.log(cfg.rope_scaling_factor) + 1.0
     ln_theta = math.log(cfg.rope_theta)
-    low = d_half * math.log(cfg.initial_context_length / (cfg.rope_ntk_beta * 2 * math.pi)) / ln_theta
-    high = d_half * math.log(cfg.initial_context_length / (cfg.rope_ntk_alpha * 2 * math.pi)) / ln_theta
+    low = (
+        d_half * math.log(cfg.initial_context_length / (cfg.rope_ntk_beta * 2 * math.pi)) / ln_theta
+    )
+    high = (
+        d_half
+        * math.log(cfg.initial_context_length / (cfg.rope_ntk_alpha * 2 * math.pi))
+        / ln_theta
+    )
     if not 0 < low < high < d_half - 1:
         raise ValueError(f"YaRN correction range ({low:.3f}, {high:.3f}) invalid for head_dim")
     inv = []

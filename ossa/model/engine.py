@@ -55,7 +55,9 @@ class Model:
         self.layers = []
         for n in range(cfg.num_hidden_layers):
             b = f"block.{n}."
-            experts = {k[len(b) + 4 :]: v.to(device) for k, v in t.items() if k.startswith(b + "mlp.mlp")}
+            experts = {
+                k[len(b) + 4 :]: v.to(device) for k, v in t.items() if k.startswith(b + "mlp.mlp")
+            }
             self.layers.append(
                 {
                     "attn_norm": t[b + "attn.norm.scale"].to(device=device, dtype=torch.float32),
@@ -115,7 +117,9 @@ class Model:
             attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
             x = x + linear(attn.transpose(0, 1).reshape(n, hq * d), layer["out_w"], layer["out_b"])
             t = rms_norm(x, layer["mlp_norm"])
-            x = x + moe(t, layer["gate_w"], layer["gate_b"], layer["experts"], layer["b1"], layer["b2"], cfg)
+            x = x + moe(
+                t, layer["gate_w"], layer["gate_b"], layer["experts"], layer["b1"], layer["b2"], cfg
+            )
         return rms_norm(x, self.norm)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -139,6 +143,10 @@ class Engine:
     @property
     def context_length(self) -> int:
         return self.config.context_length
+
+    def reset(self) -> None:
+        """Forget the cached tokens: the next prompt is prefilled from scratch."""
+        self._rewind([])
 
     def logits(self, tokens: Iterable[int]) -> torch.Tensor:
         """float32 `[len, vocab]` logits for every position, from a fresh cache."""
@@ -170,7 +178,13 @@ class Engine:
         return self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen)
 
     def _generate(
-        self, ids: list[int], stop: frozenset[int], max_tokens: int, temperature: float, top_p: float, gen
+        self,
+        ids: list[int],
+        stop: frozenset[int],
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        gen,
     ) -> Iterator[int]:
         self.stats = stats = Stats()
         t0 = time.perf_counter()
@@ -198,7 +212,7 @@ class Engine:
     def _rewind(self, ids: list[int]) -> int:
         """Keep the longest usable cached prefix of ids (at least one token left to run)."""
         shared = 0
-        limit = min(len(self._tokens), len(ids) - 1)
+        limit = min(len(self._tokens), max(len(ids) - 1, 0))
         while shared < limit and self._tokens[shared] == ids[shared]:
             shared += 1
         if not all(c.can_rewind(shared) for c in self._cache):
@@ -208,7 +222,9 @@ class Engine:
             c.rewind(shared)
         return shared
 
-    def _prefill(self, ids: list[int], start: int, cache: list[LayerCache]) -> Iterator[torch.Tensor]:
+    def _prefill(
+        self, ids: list[int], start: int, cache: list[LayerCache]
+    ) -> Iterator[torch.Tensor]:
         for i in range(0, len(ids), self.prefill_chunk):
             chunk = ids[i : i + self.prefill_chunk]
             yield self.model.forward(self._tensor(chunk), start + i, cache)

@@ -26,7 +26,9 @@ def resolve(source: str | Path, *, download: bool = True) -> Path:
 
     try:
         local = not download
-        folder = Path(snapshot_download(text, allow_patterns=["original/*"], local_files_only=local))
+        folder = Path(
+            snapshot_download(text, allow_patterns=["original/*"], local_files_only=local)
+        )
         if not (folder / "original" / "config.json").is_file():
             folder = Path(
                 snapshot_download(text, allow_patterns=TRANSFORMERS_FILES, local_files_only=local)

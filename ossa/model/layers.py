@@ -44,7 +44,9 @@ class Rotary:
         inv_freq, self.concentration = yarn_inv_freq(cfg)
         self.inv_freq = torch.tensor(inv_freq, dtype=torch.float32, device=device)
 
-    def tables(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def tables(
+        self, positions: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         angles = positions.float()[:, None] * self.inv_freq[None, :]
         cos = (angles.cos() * self.concentration).to(dtype)[:, None, :]
         sin = (angles.sin() * self.concentration).to(dtype)[:, None, :]
@@ -58,7 +60,11 @@ class Rotary:
 
 
 def attend(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None, scale: float
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float,
 ) -> torch.Tensor:
     """Grouped-query attention: q `[Hq, T, D']`, keys `[Hkv, S, D']`, values `[Hkv, S, D]`.
 

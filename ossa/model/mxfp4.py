@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
+_MAGNITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+FP4_VALUES = _MAGNITUDES + tuple(-v for v in _MAGNITUDES)  # index = code; bit 3 is the sign
 BLOCK = 32
 
 _lut_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -31,7 +32,9 @@ def dequantize(blocks: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
         raise TypeError("MXFP4 blocks and scales must be uint8")
     *prefix, groups, width = blocks.shape
     if width != BLOCK // 2 or tuple(scales.shape) != (*prefix, groups):
-        raise ValueError(f"MXFP4 shapes do not match: {tuple(blocks.shape)} / {tuple(scales.shape)}")
+        raise ValueError(
+            f"MXFP4 shapes do not match: {tuple(blocks.shape)} / {tuple(scales.shape)}"
+        )
     byte_lut, scale_lut = _luts(blocks.device)
     pairs = torch.index_select(byte_lut, 0, blocks.reshape(-1).to(torch.int32))
     values = pairs.view(torch.bfloat16).view(*prefix, groups, BLOCK)

@@ -146,21 +146,24 @@ def _slice_of(make, fused: dict, a: int, b: int, *, last: bool) -> Callable[[], 
 def _hf_name(parts: list[str]) -> str:
     layer = f"model.layers.{parts[1]}"
     rest = ".".join(parts[2:])
-    return layer + {
-        "attn.norm.scale": ".input_layernorm.weight",
-        "attn.out.weight": ".self_attn.o_proj.weight",
-        "attn.out.bias": ".self_attn.o_proj.bias",
-        "attn.sinks": ".self_attn.sinks",
-        "mlp.norm.scale": ".post_attention_layernorm.weight",
-        "mlp.gate.weight": ".mlp.router.weight",
-        "mlp.gate.bias": ".mlp.router.bias",
-        "mlp.mlp1_weight.blocks": ".mlp.experts.gate_up_proj_blocks",
-        "mlp.mlp1_weight.scales": ".mlp.experts.gate_up_proj_scales",
-        "mlp.mlp1_bias": ".mlp.experts.gate_up_proj_bias",
-        "mlp.mlp2_weight.blocks": ".mlp.experts.down_proj_blocks",
-        "mlp.mlp2_weight.scales": ".mlp.experts.down_proj_scales",
-        "mlp.mlp2_bias": ".mlp.experts.down_proj_bias",
-    }[rest]
+    return (
+        layer
+        + {
+            "attn.norm.scale": ".input_layernorm.weight",
+            "attn.out.weight": ".self_attn.o_proj.weight",
+            "attn.out.bias": ".self_attn.o_proj.bias",
+            "attn.sinks": ".self_attn.sinks",
+            "mlp.norm.scale": ".post_attention_layernorm.weight",
+            "mlp.gate.weight": ".mlp.router.weight",
+            "mlp.gate.bias": ".mlp.router.bias",
+            "mlp.mlp1_weight.blocks": ".mlp.experts.gate_up_proj_blocks",
+            "mlp.mlp1_weight.scales": ".mlp.experts.gate_up_proj_scales",
+            "mlp.mlp1_bias": ".mlp.experts.gate_up_proj_bias",
+            "mlp.mlp2_weight.blocks": ".mlp.experts.down_proj_blocks",
+            "mlp.mlp2_weight.scales": ".mlp.experts.down_proj_scales",
+            "mlp.mlp2_bias": ".mlp.experts.down_proj_bias",
+        }[rest]
+    )
 
 
 def _shard(spec: Spec) -> list[Spec]:
@@ -182,7 +185,11 @@ def _write_safetensors(path: Path, spec: Spec) -> None:
     offset = 0
     for name, (dtype, shape, _) in spec.items():
         nbytes = math.prod(shape) * dtype.itemsize
-        header[name] = {"dtype": _NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        header[name] = {
+            "dtype": _NAMES[dtype],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)

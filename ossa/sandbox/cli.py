@@ -88,7 +88,7 @@ def exec_command(
     timeout: Annotated[float, typer.Option(help="Seconds per snippet.")] = 120.0,
     runtime: Annotated[str | None, typer.Option(help="Container runtime, e.g. runsc.")] = None,
 ) -> None:
-    """Run CODE snippets in a fresh sandbox session and print each result."""
+    """Run CODE snippets in a fresh sandbox session and print each result (exit 1 if one failed)."""
     try:
         with open_session(timeout=timeout, runtime=runtime) as session:
             results = [session.run(snippet) for snippet in code]
@@ -96,11 +96,11 @@ def exec_command(
         _fail(str(exc))
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
-        return
-    for index, result in enumerate(results, 1):
-        _show(index, result)
+    else:
+        for index, result in enumerate(results, 1):
+            _show(index, result)
     if any(r.error for r in results):
-        raise typer.Exit(1)
+        raise typer.Exit(1)  # the snippets' own failure, after every result is shown
 
 
 def _show(index: int, result: Result) -> None:

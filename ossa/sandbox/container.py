@@ -6,6 +6,7 @@ Every protection is on unless the caller turns it off with an option whose name 
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
@@ -58,6 +59,14 @@ class Limits:
             raise ValueError(f"sandbox limits out of range: {self}")
 
 
+def thread_caps(cpus: float) -> dict[str, str]:
+    """Size the numeric libraries' thread pools to the CPU share, not the host's core count,
+    which on a big machine would spawn more threads than the pids limit allows."""
+    threads = str(max(1, math.ceil(cpus)))
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+    return dict.fromkeys(names, threads)
+
+
 def owner_id() -> str:
     """Identify this process so a later one can tell whether it is still alive."""
     return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
@@ -98,7 +107,7 @@ def create_options(limits: Limits) -> dict:
         "name": f"ossa-sandbox-{uuid.uuid4().hex[:12]}",
         "labels": {LABEL: "1", OWNER_LABEL: owner_id()},
         "user": USER,
-        "environment": ENVIRONMENT,
+        "environment": {**ENVIRONMENT, **thread_caps(limits.cpus)},
         "working_dir": DATA_DIR,
         "hostname": "sandbox",
         "network_mode": "bridge" if limits.dangerously_enable_network else "none",

@@ -31,8 +31,18 @@ PACKAGES = (
     "python3-matplotlib",
 )
 PIP_PACKAGES = ("numpy", "scipy", "sympy", "pandas", "matplotlib")
-# Removed from the root before import: documentation and package caches code never needs.
-SLIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "var/cache/apt", "var/lib/apt/lists")
+# Removed from the root before import: documentation, translations and package caches, and
+# the C toolchain's headers and internals (scipy pulls in pythran, which pulls in g++).
+SLIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/include",
+    "usr/lib/gcc",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+)
 CHANGES = ("ENV LANG=C.UTF-8", "USER 65534:65534", "WORKDIR /mnt/data", 'CMD ["python3"]')
 
 VERSION = hashlib.sha256(repr((SUITE, PACKAGES, SLIM, CHANGES)).encode()).hexdigest()[:12]

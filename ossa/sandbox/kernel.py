@@ -36,7 +36,7 @@ def init() -> None:
     """PID 1: reap orphans; SIGUSR1 kills every other process, SIGUSR2 interrupts them."""
     signal.signal(signal.SIGCHLD, lambda *_: reap())
     signal.signal(signal.SIGUSR1, lambda *_: kill_others())
-    signal.signal(signal.SIGUSR2, lambda *_: os.kill(-1, signal.SIGINT))
+    signal.signal(signal.SIGUSR2, lambda *_: interrupt_others())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         signal.pause()
@@ -51,6 +51,12 @@ def reap() -> None:
             return
         if pid == 0:
             return
+
+
+def interrupt_others() -> None:
+    """SIGINT every process but this one: the kernel raises KeyboardInterrupt in the cell."""
+    with contextlib.suppress(ProcessLookupError):  # PID 1 must never die of an exception
+        os.kill(-1, signal.SIGINT)
 
 
 def kill_others() -> None:

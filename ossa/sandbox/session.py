@@ -97,6 +97,7 @@ class _Kernel:
         )["Id"]
         self.stream = client.api.exec_start(exec_id, socket=True)
         self.socket: socket.socket = getattr(self.stream, "_sock", self.stream)
+        self.socket.settimeout(None)  # a cell may run silently for longer than the API timeout
         # A reply holds two capped streams, a capped result and a capped traceback, JSON-escaped.
         self.max_frame = 64 * max_output + 65536
         self.replies: queue.Queue[dict | None] = queue.Queue()
@@ -153,6 +154,7 @@ class Session:
         self._container: Any = None
         self._kernel: _Kernel | None = None
         self._oom_kills = 0
+        self._closing = False
 
     def start(self) -> Session:
         self._client = connect(self.limits)
@@ -174,24 +176,18 @@ class Session:
 
     def run(self, code: str, timeout: float | None = None) -> Result:
         """Run `code` in the session's namespace; stops it after `timeout` (default the limit's)."""
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
         timeout = self.limits.timeout if timeout is None else timeout
         with self._lock:
-            kernel = self._live_kernel()
-            restarted = kernel is None
-            if kernel is None:
-                self._restart()
-                kernel = self._kernel
-            started = time.monotonic()
-            kernel.send({"code": code})
+            if self._container is None:
+                raise SandboxError("the session is closed")
             try:
-                reply = self._wait(kernel, timeout)
-            except queue.Empty:
-                result = self._stop_runaway(kernel, timeout)
-            else:
-                result = self._reply_to_result(reply) if reply else self._after_death()
-            result.restarted = result.restarted or restarted
-            result.duration_s = round(time.monotonic() - started, 4)
-            return result
+                return self._run(code, timeout)
+            except docker.errors.DockerException as exc:
+                if self._closing:
+                    raise SandboxError("the session was closed during the call") from exc
+                raise SandboxError(f"the sandbox failed: {exc}") from exc
 
     def put_file(self, name: str, data: bytes) -> None:
         """Write `data` to /mnt/data/`name` (subdirectories are made)."""
@@ -207,17 +203,22 @@ class Session:
         return self._exec_file_op(script, name, b"")
 
     def close(self) -> None:
-        """Remove the container and with it everything in /mnt/data."""
-        if self._kernel is not None:
-            self._kernel.close()
-            self._kernel = None
+        """Remove the container and with it everything in /mnt/data.
+
+        Safe from another thread during a call: that call then raises SandboxError.
+        """
+        self._closing = True
         if self._container is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self._container.remove(force=True)
+        with self._lock:
+            if self._kernel is not None:
+                self._kernel.close()
+                self._kernel = None
             self._container = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> Session:
         return self
@@ -239,11 +240,22 @@ class Session:
         self._kernel = kernel
         return kernel
 
-    def _live_kernel(self) -> _Kernel | None:
-        if self._container is None:
-            raise SandboxError("the session is closed")
+    def _run(self, code: str, timeout: float) -> Result:
+        restarted = self._kernel is None or not self._kernel.alive
+        if restarted:
+            self._restart()
         kernel = self._kernel
-        return kernel if kernel is not None and kernel.alive else None
+        started = time.monotonic()
+        kernel.send({"code": code})
+        try:
+            reply = self._wait(kernel, timeout)
+        except queue.Empty:
+            result = self._stop_runaway(kernel, timeout)
+        else:
+            result = self._reply_to_result(reply) if reply else self._after_death()
+        result.restarted = result.restarted or restarted
+        result.duration_s = round(time.monotonic() - started, 4)
+        return result
 
     def _restart(self) -> str:
         """Kill every process in the container and start a kernel; say what was lost.

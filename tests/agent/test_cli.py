@@ -143,6 +143,28 @@ def test_batch_skips_done_ids_and_survives_a_torn_line(app, replay_file, harmony
     assert len(results.read_text().splitlines()) == len(lines)
 
 
+def test_batch_bad_task_lines(app, replay_file, harmony, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"id": "a"}\n{"id": "b", "task": "fine"}\n')
+    results = tmp_path / "out.jsonl"
+    replay = f"replay:{replay_file(harmony.final('ok'))}"
+    assert (
+        invoke(
+            app, "batch", str(tasks), "-o", str(results), "--model", replay, "--tools", ""
+        ).exit_code
+        == 0
+    )
+    records = {r["id"]: r for r in map(json.loads, results.read_text().splitlines())}
+    assert records["a"]["status"] == "error"
+    assert records["a"]["errors"][0]["kind"] == "task"
+    assert records["b"]["answer"] == "ok"
+    tasks.write_text('{"id": 1, "task": "x"}\nnot json\n')
+    bad = invoke(app, "batch", str(tasks), "-o", str(tmp_path / "o2.jsonl"), "--model", replay)
+    assert bad.exit_code == 1
+    assert "tasks.jsonl:2: not a JSON object" in bad.output
+    assert not (tmp_path / "o2.jsonl").exists()
+
+
 def test_batch_runs_tasks_concurrently_with_one_toolbox_each(app, replay_file, harmony, tmp_path):
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(
@@ -375,3 +397,58 @@ def test_batch_resumes_after_a_kill(replay_file, harmony, tmp_path, ossa_home):
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["id"], r["answer"]) for r in records] == [(1, "one"), (2, "two"), (3, "three")]
     assert "Forty-two" in records[1]["steps"][0]["output"]
+
+
+def test_ctrl_c_in_chat_stops_a_slow_tool_and_the_chat_goes_on(replay_file, harmony, ossa_home):
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            release.wait(30)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = json.dumps({"id": f"http://127.0.0.1:{server.server_port}/slow"})
+    replay = replay_file(harmony.call("browser.open", page), harmony.final("Still here."))
+    env = {**os.environ, "OSSA_HOME": str(ossa_home)}
+    args = [
+        "-c",
+        AGENT_CLI,
+        "chat",
+        "--model",
+        f"replay:{replay}",
+        "--tools",
+        "browser",
+        "--allow-private-network",
+    ]
+    child = pexpect.spawn(
+        sys.executable, args, env=env, encoding="utf-8", timeout=60, dimensions=(40, 100)
+    )
+    try:
+        child.expect("›")
+        child.sendline("open the slow page")
+        child.expect("→ browser.open")
+        child.sendintr()
+        child.expect("interrupted this tool call")
+        child.expect(r"turn ended: interrupted")
+        child.sendline("are you there?")
+        child.expect("Still here.")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        release.set()
+        server.shutdown()
+        child.close(force=True)
+    assert child.exitstatus == 0
+    session = next((ossa_home / "sessions").glob("*.jsonl"))
+    roles = [
+        r["message"]["role"]
+        for r in map(json.loads, session.read_text().splitlines())
+        if r["kind"] == "message"
+    ]
+    assert roles[-5:] == ["assistant", "tool", "user", "assistant", "assistant"]

@@ -24,6 +24,18 @@ def test_layers_override_in_order(tmp_path: Path):
     assert (flagged.effort, flagged.tools) == ("medium", ["browser"])
 
 
+def test_mcp_servers_from_toml_and_env(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text('[mcp_servers.notes]\ncommand = "python"\nargs = ["server.py"]\n')
+    assert load_config(path, environ={}).mcp_servers == {
+        "notes": {"command": "python", "args": ["server.py"]}
+    }
+    environ = {"OSSA_MCP_SERVERS": '{"web": {"url": "http://127.0.0.1:9/mcp"}}'}
+    assert load_config(path, environ=environ).mcp_servers == {
+        "web": {"url": "http://127.0.0.1:9/mcp"}
+    }
+
+
 def test_defaults_without_a_file(tmp_path: Path):
     assert load_config(tmp_path / "absent.toml", environ={}) == AgentConfig()
 

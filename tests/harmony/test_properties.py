@@ -227,3 +227,47 @@ def test_tolerant_mode_never_raises_and_never_leaks_control_tokens(enc, tokens, 
     for message in parser.messages:
         assert "<|" not in message.text
         assert message.recipient is None or not message.recipient.startswith("<|")
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(min_value=-(2**80), max_value=2**80),
+            st.integers(min_value=-(10**300), max_value=10**300),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_number_defaults_print_like_serde_json(render_both, numbers):
+    """Defaults pass Python's JSON text and serde_json's (inexact) float parser in the oracle."""
+    props = {f"p{i}": {"type": "number", "default": n} for i, n in enumerate(numbers)}
+    params = {"type": "object", "properties": props}
+    payload = json.dumps(
+        {
+            "messages": [
+                {
+                    "role": "developer",
+                    "content": [
+                        {
+                            "type": "developer_content",
+                            "tools": {
+                                "functions": {
+                                    "name": "functions",
+                                    "tools": [
+                                        {"name": "f", "description": "", "parameters": params}
+                                    ],
+                                }
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    ours, theirs = render_both(
+        Conversation.from_json(payload), "plain", theirs_convo=oh.Conversation.from_json(payload)
+    )
+    assert ours == theirs

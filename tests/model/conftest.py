@@ -33,7 +33,9 @@ def ring_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ring_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth.write_checkpoint(tmp_path_factory.mktemp("ring_t"), RING, layout="transformers", seed=3)
+    return synth.write_checkpoint(
+        tmp_path_factory.mktemp("ring_t"), RING, layout="transformers", seed=3
+    )
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,9 @@ def test_unknown_original_keys_and_bad_shapes_are_rejected():
 
 def test_written_files_are_standard_safetensors_read_zero_copy(tiny_original):
     folder = tiny_original / "original"
-    assert json.loads((folder / "dtypes.json").read_text())["block.0.mlp.mlp1_weight.blocks"] == "FP4"
+    assert (
+        json.loads((folder / "dtypes.json").read_text())["block.0.mlp.mlp1_weight.blocks"] == "FP4"
+    )
     ours = checkpoint.read_safetensors(folder / "model.safetensors")
     with safe_open(folder / "model.safetensors", framework="pt") as f:
         assert set(f.keys()) == set(ours)
@@ -46,7 +48,9 @@ def test_original_subfolder_and_layout_are_found(tiny_original, tiny_transformer
     assert checkpoint.find(tiny_transformers) == ("transformers", tiny_transformers)
 
 
-def test_sharded_transformers_checkpoint_loads_like_the_original(tmp_path, monkeypatch, tiny_original):
+def test_sharded_transformers_checkpoint_loads_like_the_original(
+    tmp_path, monkeypatch, tiny_original
+):
     monkeypatch.setattr(synth, "SHARD_BYTES", 20_000_000)
     synth.write_checkpoint(tmp_path, "tiny", layout="transformers")
     shards = sorted(p.name for p in tmp_path.glob("*.safetensors"))
@@ -62,7 +66,7 @@ def test_broken_checkpoints_get_clear_errors(tmp_path, tiny_original):
     broken = tmp_path / "broken"
     shutil.copytree(tiny_original, broken)
     data = broken / "original" / "model.safetensors"
-    data.write_bytes(data.read_bytes()[:1000])
+    data.write_bytes(data.read_bytes()[:1_000_000])
     with pytest.raises(CheckpointError, match="truncated"):
         checkpoint.load(broken)
     cfg = json.loads((broken / "original" / "config.json").read_text())

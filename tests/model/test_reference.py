@@ -25,7 +25,9 @@ def test_logits_match_transformers(request, ours, theirs, length, chunk):
     hf = transformers.GptOssForCausalLM.from_pretrained(
         request.getfixturevalue(theirs), dtype=torch.float32
     ).eval()
-    engine = ossa.model.load(request.getfixturevalue(ours), dtype=torch.float32, prefill_chunk=chunk)
+    engine = ossa.model.load(
+        request.getfixturevalue(ours), dtype=torch.float32, prefill_chunk=chunk
+    )
     tokens = random_tokens(length, seed=7)
     with torch.no_grad():
         expected = hf(torch.tensor([tokens])).logits[0].float()

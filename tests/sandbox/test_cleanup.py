@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
 
-from ossa.sandbox import SandboxUnavailable, open_session
+from ossa.sandbox import SandboxError, SandboxUnavailable, open_session
 from ossa.sandbox.container import LABEL
 
 pytestmark = pytest.mark.docker
@@ -34,6 +36,16 @@ def test_close_removes_the_container() -> None:
     assert container_id not in ids(client)
     with pytest.raises(Exception, match="closed"):
         session.run("1")
+
+
+def test_close_from_another_thread_ends_a_running_call() -> None:
+    session = open_session()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(session.run, "import time; time.sleep(60)")
+        time.sleep(1)
+        session.close()
+        with pytest.raises(SandboxError, match="closed"):
+            pending.result(timeout=30)
 
 
 def test_a_killed_process_leaves_an_orphan_that_the_next_start_removes() -> None:

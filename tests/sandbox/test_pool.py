@@ -5,15 +5,20 @@ from __future__ import annotations
 import docker
 import pytest
 
-from ossa.sandbox.container import LABEL
+from ossa.sandbox.container import OWNER_LABEL, owner_id
 from ossa.sandbox.pool import WarmPool
 
 pytestmark = pytest.mark.docker
 
 
+def ours(client: docker.DockerClient) -> list:
+    """This process's sandbox containers (other processes may be using the daemon too)."""
+    return client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_id()}"})
+
+
 def test_pool_hands_out_fresh_sessions_and_cleans_up() -> None:
     client = docker.from_env()
-    before = {c.id for c in client.containers.list(all=True, filters={"label": LABEL})}
+    assert ours(client) == []
     with WarmPool(size=1, memory="256m") as pool:
         first = pool.session()
         second = pool.session()  # started by the filler after the first was taken
@@ -21,8 +26,7 @@ def test_pool_hands_out_fresh_sessions_and_cleans_up() -> None:
             first.run("leak = 'first'")
             assert second.run("'leak' in globals()").result == "False"
             assert first.container_id != second.container_id
-    after = {c.id for c in client.containers.list(all=True, filters={"label": LABEL})}
-    assert after <= before  # the taken sessions were closed, the spare removed
+    assert ours(client) == []  # the taken sessions were closed, the spare removed
 
 
 def test_pool_size_must_be_positive() -> None:

@@ -1,0 +1,218 @@
+"""ossa's engine against transformers on the same random gpt-oss checkpoint, one table.
+
+    python3 bench/model.py [--threads 2] [--prompt 512] [--decode 32] [--full-20b]
+
+Each implementation runs in its own subprocess, so peak RSS is its own. Checkpoints are
+synthesized once (`ossa.model.synth`, transformers layout, read by both) and cached on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+GiB = 1 << 30
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def worker_ossa(path: str, prompt: int, decode: int, threads: int) -> dict:
+    import ossa.model
+
+    t0 = time.perf_counter()
+    engine = ossa.model.load(path, threads=threads)
+    load_s = time.perf_counter() - t0
+    tokens = torch.randint(
+        0, 200000, (prompt,), generator=torch.Generator().manual_seed(0)
+    ).tolist()
+    out = list(engine.generate(tokens, max_tokens=decode + 1))
+    s = engine.stats
+    return {
+        "load_s": load_s,
+        "prefill_tps": prompt / s.prefill_s,
+        "decode_tps": (len(out) - 1) / s.decode_s,
+        "peak_rss": peak_rss(),
+    }
+
+
+def worker_transformers(path: str, prompt: int, decode: int, threads: int) -> dict:
+    from transformers import GptOssForCausalLM
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    model = GptOssForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    load_s = time.perf_counter() - t0
+    ids = torch.randint(0, 200000, (1, prompt), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = model(ids, use_cache=True)
+        prefill_s = time.perf_counter() - t0
+        past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        t0 = time.perf_counter()
+        for _ in range(decode):
+            out = model(token, past_key_values=past, use_cache=True)
+            past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        decode_s = time.perf_counter() - t0
+    return {
+        "load_s": load_s,
+        "prefill_tps": prompt / prefill_s,
+        "decode_tps": decode / decode_s,
+        "peak_rss": peak_rss(),
+    }
+
+
+def worker_agent(path: str, prompt: int, decode: int, threads: int) -> dict:
+    """Five calls, each prompt extending the last prompt and its output by 64 new tokens."""
+    import ossa.model
+
+    engine = ossa.model.load(path, threads=threads)
+    gen = torch.Generator().manual_seed(1)
+    result = {}
+    for reuse in (True, False):
+        history = torch.randint(0, 200000, (prompt,), generator=gen).tolist()
+        prefilled = reused = 0
+        t0 = time.perf_counter()
+        for _ in range(5):
+            if not reuse:
+                engine.reset()
+            history += list(engine.generate(history, max_tokens=decode))
+            prefilled += engine.stats.prefilled_tokens
+            reused += engine.stats.reused_tokens
+            history += torch.randint(0, 200000, (64,), generator=gen).tolist()
+        key = "reuse" if reuse else "fresh"
+        result[key] = {"wall_s": time.perf_counter() - t0, "prefilled": prefilled, "reused": reused}
+    return result
+
+
+WORKERS = {"ossa": worker_ossa, "transformers": worker_transformers, "agent": worker_agent}
+
+
+def run_worker(name: str, path: Path, args: argparse.Namespace) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", name, "--path", str(path)]
+    cmd += [
+        "--prompt",
+        str(args.prompt),
+        "--decode",
+        str(args.decode),
+        "--threads",
+        str(args.threads),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        print(f"{name} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def checkpoint(cache: Path, name: str) -> Path:
+    from ossa.model import synth
+
+    path = cache / name
+    if not (path / "config.json").is_file():
+        print(f"synthesizing the {name} checkpoint under {path} ...", file=sys.stderr)
+        tmp = path.with_name(name + ".partial")
+        synth.write_checkpoint(tmp, name, layout="transformers")
+        tmp.rename(path)
+    return path
+
+
+def memory_bandwidth() -> float:
+    """Read bandwidth in bytes/s: torch.sum over 1 GiB of fp32, best of 5."""
+    x = torch.ones(GiB // 4)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - t0)
+    return GiB / best
+
+
+def bytes_per_token() -> int:
+    """Weights read per decoded token: the routed experts packed, all the rest bf16."""
+    from ossa.model.config import preset
+
+    cfg = preset("gpt-oss-20b")
+    dense = cfg.parameter_counts()["bf16"] - cfg.vocab_size * cfg.hidden_size  # one embedding row
+    dense -= cfg.num_hidden_layers * cfg.num_experts * (3 * cfg.intermediate_size)  # expert biases
+    return 2 * dense + cfg.num_hidden_layers * cfg.experts_per_token * cfg.expert_bytes()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompt", type=int, default=512)
+    parser.add_argument("--decode", type=int, default=32)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ossa-bench")
+    parser.add_argument("--full-20b", action="store_true", help="also run the 20b shape (~13 GB)")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args.path, args.prompt, args.decode, args.threads)))
+        return
+
+    medium = checkpoint(args.cache, "medium")
+    print(
+        f"medium shape (8 layers, hidden 1024, 32 experts top-4), {args.prompt}-token prompt, "
+        f"{args.decode} decoded tokens, {args.threads} threads, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'implementation':<16}{'load s':>8}{'prefill tok/s':>15}{'decode tok/s':>14}{'peak RSS GiB':>14}"
+    )
+    rows = {}
+    for name in ("ossa", "transformers"):
+        rows[name] = r = run_worker(name, medium, args)
+        if r:
+            print(
+                f"{name:<16}{r['load_s']:>8.1f}{r['prefill_tps']:>15.1f}{r['decode_tps']:>14.2f}"
+                f"{r['peak_rss'] / GiB:>14.2f}"
+            )
+    print(f"{'gpt-oss torch':<16}  not installed: skipped")
+    if rows["ossa"] and rows["transformers"]:
+        print(
+            f"ossa decode speed-up over transformers: "
+            f"{rows['ossa']['decode_tps'] / rows['transformers']['decode_tps']:.2f}x"
+        )
+
+    agent = run_worker("agent", medium, args)
+    if agent:
+        print("\nagent-like sequence: 5 calls, each prompt = last prompt + output + 64 new tokens")
+        print(f"{'cache':<16}{'prefilled':>10}{'reused':>10}{'wall s':>10}")
+        for key, r in agent.items():
+            print(f"{key:<16}{r['prefilled']:>10}{r['reused']:>10}{r['wall_s']:>10.1f}")
+
+    if args.full_20b:
+        path = checkpoint(args.cache, "gpt-oss-20b")
+        r = run_worker(
+            "ossa", path, argparse.Namespace(**{**vars(args), "prompt": 16, "decode": 8})
+        )
+        bw = memory_bandwidth()
+        need = bytes_per_token()
+        print("\ngpt-oss-20b shape (16-token prompt, 8 decoded tokens)")
+        print(
+            f"memory bandwidth {bw / 1e9:.1f} GB/s, {need / 1e9:.2f} GB read per token: "
+            f"bound {bw / need:.2f} tok/s"
+        )
+        if r:
+            print(
+                f"ossa: load {r['load_s']:.1f} s, decode {r['decode_tps']:.2f} tok/s "
+                f"({r['decode_tps'] / (bw / need):.0%} of the bound), peak RSS {r['peak_rss'] / GiB:.2f} GiB"
+            )
+
+
+if __name__ == "__main__":
+    main()
