@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,10 @@ class SessionStore:
 
     def create(self, meta: dict[str, Any]) -> Session:
         self.root.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         session_id = f"{now:%Y%m%d-%H%M%S-%f}"  # sorts by creation time
         while (self.root / f"{session_id}.jsonl").exists():
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             session_id = f"{now:%Y%m%d-%H%M%S-%f}"
         session = Session(self.root / f"{session_id}.jsonl")
         session._write({"kind": "meta", "id": session_id, "created": now.isoformat(), **meta})

@@ -140,7 +140,7 @@ class StreamableParser:
         if exc.reason == "unexpected end of data":
             self.last_content_delta = None
         else:
-            delta += "\ufffd"
+            delta += "?"
             rest = rest[exc.end - exc.start :]
         self._pending = rest
         if delta:
@@ -170,7 +170,7 @@ class StreamableParser:
     def _finish(self, incomplete: bool) -> None:
         text = self.current_content
         if self._bad_tokens:
-            text += ""
+            text += "\ufffd"
         text += self._pending.decode("utf-8", errors="replace")
         header = self._header
         assert header is not None

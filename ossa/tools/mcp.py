@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import re
-import sys
 import tempfile
 from typing import Any
 
@@ -25,9 +24,6 @@ from ossa.harmony import Message, ToolDescription, ToolNamespaceConfig
 from ossa.tools import aio
 from ossa.tools.arguments import ArgumentsError, parse_arguments, prompt_schema
 from ossa.tools.base import Tool, message_text
-
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
 
 log = logging.getLogger(__name__)
 
