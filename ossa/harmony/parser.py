@@ -140,7 +140,7 @@ class StreamableParser:
         if exc.reason == "unexpected end of data":
             self.last_content_delta = None
         else:
-            delta += "?"
+            delta += "\ufffd"
             rest = rest[exc.end - exc.start :]
         self._pending = rest
         if delta:
