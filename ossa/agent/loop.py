@@ -43,7 +43,6 @@ from ossa.harmony import (
     Role,
     StreamableParser,
     SystemContent,
-    TextContent,
     load_harmony_encoding,
 )
 
@@ -54,8 +53,6 @@ if TYPE_CHECKING:
 
 #: Corrective retries per turn before a malformed completion ends the turn with an error.
 MAX_REPAIRS = 2
-#: Recipients the model writes on the final channel when it means a content type (harmony#56).
-_CONTENT_TYPE_RECIPIENTS = ("json", "<|constrain|>json")
 
 
 class Agent:
@@ -327,7 +324,7 @@ class _Completion:
 
     def finish(self) -> _Outcome:
         self.parser.process_eos()
-        messages = [_repair_header(m) for m in self.parser.messages]
+        messages = list(self.parser.messages)
         if not messages:
             return _Outcome("malformed", [], error="no message in the completion")
         last = messages[-1]
@@ -346,7 +343,7 @@ class _Completion:
 
     def _flush(self, final: Message) -> list[Event]:
         """Text held back by the citation stream, or the whole answer if none streamed."""
-        if not self.answer:  # e.g. a repaired header: nothing was streamed
+        if not self.answer:  # e.g. a header without <|message|>: nothing was streamed
             text = text_of(final)
             text = self.citations.feed(text) if self.citations is not None else text
             self.answer.append(text)
@@ -356,14 +353,6 @@ class _Completion:
         tail = self.citations.flush() if self.citations is not None else ""
         self.answer.append(tail)
         return [FinalDelta(tail)] if tail else []
-
-
-def _repair_header(message: Message) -> Message:
-    """``<|channel|>final json`` parses ``json`` as a recipient; it is a content type."""
-    if message.channel == "final" and message.recipient in _CONTENT_TYPE_RECIPIENTS:
-        fixed = Message.from_author_and_content(message.author, TextContent(text=text_of(message)))
-        return fixed.with_channel("final").with_content_type("<|constrain|>json")
-    return message
 
 
 def _corrective(error: str) -> Message:
