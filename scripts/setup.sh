@@ -15,5 +15,6 @@ fi
 python3 -m pip install -q torch==2.13.0
 python3 -m pip install -q -e '.[dev]'
 
+bash scripts/install-runsc.sh || echo "gVisor (runsc) unavailable: the runsc tests will skip" >&2
 bash scripts/start-dockerd.sh
 ossa sandbox build

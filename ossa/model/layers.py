@@ -150,6 +150,13 @@ def moe(
     logits = linear(t, gate_w, gate_b)
     top = torch.topk(logits, cfg.experts_per_token, dim=-1, sorted=True)
     weights = torch.softmax(top.values, dim=-1)
+    if t.shape[0] == 1:  # decoding: no grouping to do, keep the step lean
+        out = None
+        for e, w in zip(top.indices[0].tolist(), weights[0], strict=True):
+            w1, w2 = experts.weights(e)
+            o = linear(swiglu(linear(t, w1, b1[e]), cfg.swiglu_limit), w2, b2[e]) * w
+            out = o if out is None else out.add_(o)
+        return out
     out = torch.zeros_like(t)
     chosen = top.indices.flatten()
     order = torch.argsort(chosen, stable=True)

@@ -3,6 +3,7 @@
 from ossa.sandbox.container import Limits
 from ossa.sandbox.errors import SandboxError, SandboxUnavailable
 from ossa.sandbox.image import DEFAULT_IMAGE
+from ossa.sandbox.pool import WarmPool
 from ossa.sandbox.session import Result, Session, open_session
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "SandboxError",
     "SandboxUnavailable",
     "Session",
+    "WarmPool",
     "open_session",
 ]
