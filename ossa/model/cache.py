@@ -45,7 +45,14 @@ class LayerCache:
         if start != self.length:
             raise ValueError(f"cache holds {self.length} tokens, cannot write at {start}")
         d = k.shape[-1]
-        if self.ring:
+        if n == 1:  # decoding: plain indexing, no index tensors
+            if not self.ring:
+                self._reserve(start + 1)
+            slot = start % self.slots + 1 if self.ring else start + 1
+            self.k[:, slot, :d] = k[0]
+            self.v[:, slot] = v[0]
+            self.pos[slot] = start
+        elif self.ring:
             if n > self.slots - self.window + 1:
                 raise ValueError("chunk too long for the sliding-window ring")
             slots = torch.arange(start, start + n, device=self.pos.device) % self.slots + 1

@@ -45,8 +45,8 @@ class Model:
         def dense(name: str) -> torch.Tensor:
             return t[name].to(device=device, dtype=dtype)
 
-        def small(name: str) -> torch.Tensor:  # norms, biases, sinks: tiny, kept in act precision
-            return t[name].to(device=device, dtype=torch.float32 if device.type == "cpu" else dtype)
+        def small(name: str) -> torch.Tensor:  # biases and sinks: tiny, kept in activation dtype
+            return t[name].to(device=device, dtype=self.act_dtype)
 
         self.expert_cache = ExpertCache(expert_cache_bytes)
         self.embedding = dense("embedding.weight")
@@ -63,7 +63,8 @@ class Model:
                     "attn_norm": t[b + "attn.norm.scale"].to(device=device, dtype=torch.float32),
                     "qkv_w": dense(b + "attn.qkv.weight"),
                     "qkv_b": small(b + "attn.qkv.bias"),
-                    "sinks": small(b + "attn.sinks"),
+                    # the extra query dimension that meets the sink key (see cache.py)
+                    "sink_q": (small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1),
                     "out_w": dense(b + "attn.out.weight"),
                     "out_b": small(b + "attn.out.bias"),
                     "mlp_norm": t[b + "mlp.norm.scale"].to(device=device, dtype=torch.float32),
@@ -104,16 +105,14 @@ class Model:
         for layer, c in zip(self.layers, cache, strict=True):
             t = rms_norm(x, layer["attn_norm"])
             qkv = linear(t, layer["qkv_w"], layer["qkv_b"])
-            q = Rotary.apply(qkv[:, : hq * d].view(n, hq, d), cos, sin)
-            k = Rotary.apply(qkv[:, hq * d : (hq + hkv) * d].view(n, hkv, d), cos, sin)
+            qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
             v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
-            c.write(k, v, start)
+            c.write(qk[:, hq:], v, start)
             keys, values, key_pos = c.view()
             if c.ring not in masks:  # every layer of a kind holds the same positions
                 needed = c.ring or n > 1
                 masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
-            sink = (layer["sinks"] / self.sm_scale).to(q.dtype).view(1, hq, 1).expand(n, hq, 1)
-            q = torch.cat([q, sink], dim=-1).transpose(0, 1)
+            q = torch.cat([qk[:, :hq], layer["sink_q"].expand(n, hq, 1)], dim=-1).transpose(0, 1)
             attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
             x = x + linear(attn.transpose(0, 1).reshape(n, hq * d), layer["out_w"], layer["out_b"])
             t = rms_norm(x, layer["mlp_norm"])
@@ -174,7 +173,10 @@ class Engine:
         if temperature < 0 or not 0 < top_p <= 1:
             raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
         gen = torch.Generator(device=self.model.device)
-        gen.manual_seed(seed) if seed is not None else gen.seed()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(seed)
         return self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen)
 
     def _generate(
@@ -184,15 +186,13 @@ class Engine:
         max_tokens: int,
         temperature: float,
         top_p: float,
-        gen,
+        gen: torch.Generator,
     ) -> Iterator[int]:
         self.stats = stats = Stats()
         t0 = time.perf_counter()
         reused = self._rewind(ids)
         stats.reused_tokens, stats.prefilled_tokens = reused, len(ids) - reused
-        hidden = None
-        for hidden in self._prefill(ids[reused:], reused, self._cache):  # noqa: B007
-            pass
+        *_, hidden = self._prefill(ids[reused:], reused, self._cache)
         self._tokens = list(ids)
         logits = self.model.unembed(hidden[-1:])[0]
         stats.prefill_s = time.perf_counter() - t0

@@ -24,15 +24,24 @@ _NAMES = {torch.bfloat16: "BF16", torch.uint8: "U8", torch.float32: "F32"}
 
 
 def write_checkpoint(
-    path: str | Path, config_or_preset: Config | str, *, layout: str = "original", seed: int = 0
+    path: str | Path,
+    config_or_preset: Config | str,
+    *,
+    layout: str = "original",
+    seed: int = 0,
+    fast: bool = False,
 ) -> Path:
-    """Write a random checkpoint under `path` (`path/original/` for the original layout)."""
+    """Write a random checkpoint under `path` (`path/original/` for the original layout).
+
+    `fast` draws the MXFP4 codes and scales directly instead of quantizing random weights,
+    for multi-GB shapes where quantizing would take most of an hour.
+    """
     cfg = preset(config_or_preset) if isinstance(config_or_preset, str) else config_or_preset
     if layout not in ("original", "transformers"):
         raise ValueError(f"layout must be 'original' or 'transformers', not {layout!r}")
     root = Path(path)
     gen = torch.Generator().manual_seed(seed)
-    tensors = _random_tensors(cfg, gen)
+    tensors = _random_tensors(cfg, gen, fast)
     if layout == "original":
         folder = root / "original"
         folder.mkdir(parents=True, exist_ok=True)
@@ -63,7 +72,7 @@ def write_checkpoint(
 Spec = dict[str, tuple[torch.dtype, tuple[int, ...], Callable[[], torch.Tensor]]]
 
 
-def _random_tensors(cfg: Config, gen: torch.Generator) -> Spec:
+def _random_tensors(cfg: Config, gen: torch.Generator, fast: bool) -> Spec:
     spec: Spec = {}
     experts: dict[str, torch.Tensor] = {}
 
@@ -77,6 +86,13 @@ def _random_tensors(cfg: Config, gen: torch.Generator) -> Spec:
                 blocks = torch.empty(shape, dtype=torch.uint8)
                 scales = torch.empty((e, rows, groups), dtype=torch.uint8)
                 for k in range(e):
+                    if fast:  # uniform codes have std ~2.9 x scale; aim at 1/sqrt(fan_in)
+                        blocks[k] = torch.randint(
+                            0, 256, shape[1:], generator=gen, dtype=torch.uint8
+                        )
+                        exponent = round(math.log2(1 / (2.9 * math.sqrt(groups * 32))))
+                        scales[k] = 127 + exponent
+                        continue
                     w = torch.randn(rows, groups * 32, generator=gen) / math.sqrt(groups * 32)
                     blocks[k], scales[k] = mxfp4.quantize(w)
                 experts[name] = scales

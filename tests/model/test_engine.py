@@ -65,6 +65,8 @@ def test_prefix_reuse_gives_the_tokens_of_a_fresh_engine(ring_checkpoint):
     g4 = list(agent.generate(p4, max_tokens=3))
     assert agent.stats.reused_tokens == 0 and agent.stats.prefilled_tokens == len(p4)
     assert g4 == list(engine().generate(p4, max_tokens=3))
+    agent.reset()
+    assert list(agent.generate(p4, max_tokens=3)) == g4 and agent.stats.reused_tokens == 0
 
 
 def test_abandoned_generation_keeps_the_cache_consistent(ring_checkpoint):
