@@ -35,6 +35,7 @@ from ossa.sandbox.image import image_exists
 HEADER = struct.Struct(">I")
 START_TIMEOUT = 30.0  # seconds for a new kernel to say it is ready
 INTERRUPT_GRACE = 2.0  # seconds an interrupted cell gets to stop before the kernel is killed
+OOM_SETTLE = 2.0  # seconds to wait for a dying sandbox to show whether memory killed it
 KEPT_FILES = "the kernel was restarted: variables and imports were lost, files in /mnt/data kept"
 LOST_FILES = "the sandbox was restarted: variables, imports and files in /mnt/data were lost"
 
@@ -321,14 +322,27 @@ class Session:
 
     def _after_death(self) -> Result:
         """The kernel ended mid-call: say why (memory, most often) and bring up a fresh one."""
-        self._container.reload()
-        oom = self._container.attrs["State"].get("OOMKilled", False)
-        if self._container.status == "running":
-            kills = self._read_oom_kills()
-            oom, self._oom_kills = kills > self._oom_kills, kills
+        oom = self._died_of_oom()
         lost = self._restart()
         cause = f"ran out of memory (limit {self.limits.memory})" if oom else "died"
         return Result(error=f"The kernel {cause}; {lost}.", oom_killed=oom, restarted=True)
+
+    def _died_of_oom(self) -> bool:
+        """Whether memory killed the kernel. Under gVisor the whole sandbox goes down, and
+        for a moment it can still look running: wait for either sign before saying no."""
+        deadline = time.monotonic() + OOM_SETTLE
+        while True:
+            self._container.reload()
+            if self._container.status != "running":
+                return bool(self._container.attrs["State"].get("OOMKilled", False))
+            try:
+                kills = self._read_oom_kills()
+            except docker.errors.APIError:  # it stopped between the two looks
+                kills = self._oom_kills
+            if kills > self._oom_kills or time.monotonic() >= deadline:
+                oom, self._oom_kills = kills > self._oom_kills, kills
+                return oom
+            time.sleep(0.2)
 
     def _read_oom_kills(self) -> int:
         """The container's cgroup count of out-of-memory kills (cgroup v1 or v2)."""
