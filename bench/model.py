@@ -38,6 +38,7 @@ def worker_ossa(path: str, prompt: int, decode: int, threads: int, cache_gib: fl
     out = list(engine.generate(tokens, max_tokens=decode + 1))
     s = engine.stats
     return {
+        "kernel": ossa.model.kernel.available(),
         "load_s": load_s,
         "prefill_tps": prompt / s.prefill_s,
         "decode_tps": (len(out) - 1) / s.decode_s,
@@ -185,6 +186,10 @@ def main() -> None:
                 f"{r['peak_rss'] / GiB:>14.2f}"
             )
     print(f"{'gpt-oss torch':<16}  not installed: skipped")
+    if rows["ossa"]:
+        print(
+            f"ossa's fused MXFP4 decode kernel: {'used' if rows['ossa']['kernel'] else 'unavailable'}"
+        )
     if rows["ossa"] and rows["transformers"]:
         print(
             f"ossa decode speed-up over transformers: "
@@ -205,9 +210,7 @@ def main() -> None:
         r = run_worker("ossa", path, argparse.Namespace(**{**vars(args), **small}))
         bw = memory_bandwidth()
         need = bytes_per_token()
-        print(
-            f"\ngpt-oss-20b shape (16-token prompt, 8 decoded tokens, {small['expert_cache_gib']} GiB expert cache)"
-        )
+        print("\ngpt-oss-20b shape (16-token prompt, 8 decoded tokens, all 24 layers)")
         print(
             f"memory bandwidth {bw / 1e9:.1f} GB/s, {need / 1e9:.2f} GB read per token: "
             f"bound {bw / need:.2f} tok/s"

@@ -6,10 +6,19 @@ yields token ids, and a later prompt that extends the last one reuses its cache.
 
 from __future__ import annotations
 
-from ossa.model import synth
+from ossa.model import kernel, synth
 from ossa.model.checkpoint import CheckpointError
 from ossa.model.config import Config
 from ossa.model.engine import ContextLengthError, Engine, Stats
 from ossa.model.loader import load
 
-__all__ = ["CheckpointError", "Config", "ContextLengthError", "Engine", "Stats", "load", "synth"]
+__all__ = [
+    "CheckpointError",
+    "Config",
+    "ContextLengthError",
+    "Engine",
+    "Stats",
+    "kernel",
+    "load",
+    "synth",
+]

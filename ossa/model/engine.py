@@ -9,10 +9,18 @@ from dataclasses import dataclass
 
 import torch
 
+from ossa.model import kernel
 from ossa.model.cache import LayerCache, attention_mask
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import ExpertCache, Experts, Rotary, attend, linear, moe, rms_norm
+
+EXPERT_TENSORS = (
+    "mlp1_weight.blocks",
+    "mlp1_weight.scales",
+    "mlp2_weight.blocks",
+    "mlp2_weight.scales",
+)
 
 
 class ContextLengthError(ValueError):
@@ -48,16 +56,21 @@ class Model:
         def small(name: str) -> torch.Tensor:  # biases and sinks: tiny, kept in activation dtype
             return t[name].to(device=device, dtype=self.act_dtype)
 
-        self.expert_cache = ExpertCache(expert_cache_bytes)
+        # the fused kernel needs fp32 activations on a CPU; with it, decoding reads experts
+        # packed, so dequantized copies would only cost memory
+        fused = self.act_dtype == torch.float32 and device.type == "cpu" and kernel.available()
+        self.expert_cache = ExpertCache(0 if fused else expert_cache_bytes)
         self.embedding = dense("embedding.weight")
         self.unembedding = dense("unembedding.weight")
         self.norm = t["norm.scale"].to(device=device, dtype=torch.float32)
         self.layers = []
         for n in range(cfg.num_hidden_layers):
             b = f"block.{n}."
-            experts = {
-                k[len(b) + 4 :]: v.to(device) for k, v in t.items() if k.startswith(b + "mlp.mlp")
-            }
+            packed = {k: t[f"{b}mlp.{k}"].to(device) for k in EXPERT_TENSORS}
+            packed |= {k: small(f"{b}mlp.{k}") for k in ("mlp1_bias", "mlp2_bias")}
+            experts = Experts(
+                n, packed, limit=cfg.swiglu_limit, dtype=dtype, cache=self.expert_cache, fused=fused
+            )
             self.layers.append(
                 {
                     "attn_norm": t[b + "attn.norm.scale"].to(device=device, dtype=torch.float32),
@@ -70,9 +83,7 @@ class Model:
                     "mlp_norm": t[b + "mlp.norm.scale"].to(device=device, dtype=torch.float32),
                     "gate_w": dense(b + "mlp.gate.weight"),
                     "gate_b": small(b + "mlp.gate.bias"),
-                    "b1": small(b + "mlp.mlp1_bias"),
-                    "b2": small(b + "mlp.mlp2_bias"),
-                    "experts": Experts(n, experts, dtype, self.expert_cache),
+                    "experts": experts,
                 }
             )
         self.rotary = Rotary(cfg, device)
@@ -116,9 +127,7 @@ class Model:
             attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
             x = x + linear(attn.transpose(0, 1).reshape(n, hq * d), layer["out_w"], layer["out_b"])
             t = rms_norm(x, layer["mlp_norm"])
-            x = x + moe(
-                t, layer["gate_w"], layer["gate_b"], layer["experts"], layer["b1"], layer["b2"], cfg
-            )
+            x = x + moe(t, layer["gate_w"], layer["gate_b"], layer["experts"], cfg)
         return rms_norm(x, self.norm)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:

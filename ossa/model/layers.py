@@ -7,7 +7,7 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 
-from ossa.model import mxfp4
+from ossa.model import kernel, mxfp4
 from ossa.model.config import Config, yarn_inv_freq
 
 GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (bandwidth-bound)
@@ -116,14 +116,40 @@ class ExpertCache:
 
 
 class Experts:
-    """One layer's experts, kept as MXFP4 and dequantized one expert at a time when routed to."""
+    """One layer's experts, kept as MXFP4; each is used packed or dequantized when routed to.
+
+    A single token on a CPU with the fused kernel reads the packed bytes directly; otherwise an
+    expert is dequantized (and kept in the shared cache, for decoding without the kernel).
+    """
 
     def __init__(
-        self, layer: int, tensors: dict[str, torch.Tensor], dtype: torch.dtype, cache: ExpertCache
+        self,
+        layer: int,
+        tensors: dict[str, torch.Tensor],
+        *,
+        limit: float,
+        dtype: torch.dtype,
+        cache: ExpertCache,
+        fused: bool,
     ) -> None:
-        self.layer, self.dtype, self.cache = layer, dtype, cache
+        self.layer, self.limit, self.dtype, self.cache, self.fused = (
+            layer,
+            limit,
+            dtype,
+            cache,
+            fused,
+        )
         self.w1 = (tensors["mlp1_weight.blocks"], tensors["mlp1_weight.scales"])
         self.w2 = (tensors["mlp2_weight.blocks"], tensors["mlp2_weight.scales"])
+        self.b1, self.b2 = tensors["mlp1_bias"], tensors["mlp2_bias"]
+
+    def __call__(self, e: int, x: torch.Tensor) -> torch.Tensor:
+        """Expert e on rows x `[n, H]`: mlp1, SwiGLU, mlp2, each with its bias."""
+        if self.fused and x.shape[0] == 1:
+            h = swiglu(kernel.gemv(x[0], self.w1[0][e], self.w1[1][e]) + self.b1[e], self.limit)
+            return (kernel.gemv(h, self.w2[0][e], self.w2[1][e]) + self.b2[e])[None]
+        w1, w2 = self.weights(e)
+        return linear(swiglu(linear(x, w1, self.b1[e]), self.limit), w2, self.b2[e])
 
     def weights(self, e: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert e's mlp1 `[2I, H]` and mlp2 `[H, I]` weights, `[out, in]`."""
@@ -138,13 +164,7 @@ class Experts:
 
 
 def moe(
-    t: torch.Tensor,
-    gate_w: torch.Tensor,
-    gate_b: torch.Tensor,
-    experts: Experts,
-    b1: torch.Tensor,
-    b2: torch.Tensor,
-    cfg: Config,
+    t: torch.Tensor, gate_w: torch.Tensor, gate_b: torch.Tensor, experts: Experts, cfg: Config
 ) -> torch.Tensor:
     """Top-k routing with softmax over the chosen k; tokens grouped by expert, not weights by token."""
     logits = linear(t, gate_w, gate_b)
@@ -153,8 +173,7 @@ def moe(
     if t.shape[0] == 1:  # decoding: no grouping to do, keep the step lean
         out = None
         for e, w in zip(top.indices[0].tolist(), weights[0], strict=True):
-            w1, w2 = experts.weights(e)
-            o = linear(swiglu(linear(t, w1, b1[e]), cfg.swiglu_limit), w2, b2[e]) * w
+            o = experts(e, t) * w
             out = o if out is None else out.add_(o)
         return out
     out = torch.zeros_like(t)
@@ -168,9 +187,6 @@ def moe(
         if not n:
             continue
         idx = rows[start : start + n]
-        w1, w2 = experts.weights(e)
-        h = swiglu(linear(t[idx], w1, b1[e]), cfg.swiglu_limit)
-        o = linear(h, w2, b2[e])
-        out.index_add_(0, idx, o * flat_w[start : start + n])
+        out.index_add_(0, idx, experts(e, t[idx]) * flat_w[start : start + n])
         start += n
     return out
