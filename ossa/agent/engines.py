@@ -16,11 +16,11 @@ import copy
 import json
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ossa.harmony import load_harmony_encoding
+from ossa.model.stats import Stats
 
 REPLAY_PREFIX = "replay:"
 
@@ -47,24 +47,13 @@ class Engine(Protocol):
     ) -> Iterator[int]: ...
 
 
-@dataclass
-class ReplayStats:
-    """The torch engine's ``stats`` for the last call: same counters, times stay zero."""
-
-    prefilled_tokens: int = 0
-    reused_tokens: int = 0
-    generated_tokens: int = 0
-    prefill_s: float = 0.0
-    decode_s: float = 0.0
-
-
 class ReplayEngine:
     """Plays recorded completions, one per call, in file order."""
 
     def __init__(self, path: Path, *, context_length: int = 131072) -> None:
         self.path = path
         self.context_length = context_length
-        self.stats = ReplayStats()
+        self.stats = Stats()
         self.prompts: list[list[int]] = []
         self._completions = _read_completions(path)
         self._cached: list[int] = []  # what a KV cache would hold after the last call
@@ -91,7 +80,7 @@ class ReplayEngine:
         text = self._completions[len(self.prompts)]
         self.prompts.append(list(prompt))
         reused = _common_prefix(self._cached, prompt)
-        self.stats = ReplayStats(prefilled_tokens=len(prompt) - reused, reused_tokens=reused)
+        self.stats = Stats(prefilled_tokens=len(prompt) - reused, reused_tokens=reused)
         self._cached = list(prompt)
         return self._play(text, frozenset(stop), max_tokens)
 
@@ -116,7 +105,7 @@ class SerializedEngine:
 
     @property
     def stats(self):
-        return getattr(self._local, "stats", ReplayStats())
+        return getattr(self._local, "stats", Stats())
 
     def generate(self, prompt: list[int], **kwargs) -> Iterator[int]:
         with self._lock:

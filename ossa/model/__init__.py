@@ -2,15 +2,32 @@
 
 `load(source)` gives an `Engine`; `engine.generate(prompt_ids, stop=..., max_tokens=...)`
 yields token ids, and a later prompt that extends the last one reuses its cache.
+
+Names are imported on first use, so that the CLI and the agent start without loading torch.
 """
 
 from __future__ import annotations
 
-from ossa.model import kernel, synth
-from ossa.model.checkpoint import CheckpointError
-from ossa.model.config import Config
-from ossa.model.engine import ContextLengthError, Engine, Stats
-from ossa.model.loader import load
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ossa.model import kernel, synth
+    from ossa.model.checkpoint import CheckpointError
+    from ossa.model.config import Config
+    from ossa.model.engine import ContextLengthError, Engine
+    from ossa.model.loader import load
+    from ossa.model.stats import Stats
+
+_EXPORTS = {
+    "CheckpointError": "ossa.model.checkpoint",
+    "Config": "ossa.model.config",
+    "ContextLengthError": "ossa.model.engine",
+    "Engine": "ossa.model.engine",
+    "Stats": "ossa.model.stats",
+    "load": "ossa.model.loader",
+}
+_SUBMODULES = {"kernel", "synth"}
 
 __all__ = [
     "CheckpointError",
@@ -22,3 +39,11 @@ __all__ = [
     "load",
     "synth",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"ossa.model.{name}")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ossa.model' has no attribute {name!r}")

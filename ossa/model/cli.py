@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from ossa.model import checkpoint, hub
-from ossa.model.loader import DEFAULT_EXPERT_CACHE
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -22,6 +18,8 @@ def pull(
     repo: str = typer.Argument(..., help="Hugging Face repo id, e.g. openai/gpt-oss-20b"),
 ) -> None:
     """Download a checkpoint (one layout, resumable; honours HF_HOME and HF_HUB_OFFLINE)."""
+    from ossa.model import checkpoint, hub
+
     try:
         path = hub.resolve(repo)
     except checkpoint.CheckpointError as e:
@@ -36,6 +34,11 @@ def info(
     context: int = typer.Option(8192, help="context length for the memory estimate"),
 ) -> None:
     """Show a checkpoint's config, parameter counts, bytes by dtype and the memory it needs."""
+    import torch  # here, not at import time: `ossa --help` should not wait for torch
+
+    from ossa.model import checkpoint, hub
+    from ossa.model.loader import DEFAULT_EXPERT_CACHE
+
     try:
         ckpt = checkpoint.load(hub.resolve(source, download=False))
     except checkpoint.CheckpointError as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 import torch
 
@@ -14,6 +13,7 @@ from ossa.model.cache import LayerCache, attention_mask
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import ExpertCache, Experts, Rotary, attend, linear, moe, rms_norm
+from ossa.model.stats import Stats
 
 EXPERT_TENSORS = (
     "mlp1_weight.blocks",
@@ -25,17 +25,6 @@ EXPERT_TENSORS = (
 
 class ContextLengthError(ValueError):
     """The prompt does not fit in the model's context."""
-
-
-@dataclass
-class Stats:
-    """What the last `generate` (or `logits`) call did."""
-
-    prefilled_tokens: int = 0
-    reused_tokens: int = 0
-    generated_tokens: int = 0
-    prefill_s: float = 0.0
-    decode_s: float = 0.0
 
 
 class Model:
