@@ -187,9 +187,7 @@ def main() -> None:
             )
     print(f"{'gpt-oss torch':<16}  not installed: skipped")
     if rows["ossa"]:
-        print(
-            f"ossa's fused MXFP4 decode kernel: {'used' if rows['ossa']['kernel'] else 'unavailable'}"
-        )
+        print(f"ossa's C decode kernels: {'used' if rows['ossa']['kernel'] else 'unavailable'}")
     if rows["ossa"] and rows["transformers"]:
         print(
             f"ossa decode speed-up over transformers: "

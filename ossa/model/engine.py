@@ -45,9 +45,11 @@ class Model:
         def small(name: str) -> torch.Tensor:  # biases and sinks: tiny, kept in activation dtype
             return t[name].to(device=device, dtype=self.act_dtype)
 
-        # the fused kernel needs fp32 activations on a CPU; with it, decoding reads experts
+        # the C kernels need fp32 activations on a CPU; with them, decoding reads experts
         # packed, so dequantized copies would only cost memory
-        fused = self.act_dtype == torch.float32 and device.type == "cpu" and kernel.available()
+        self.fused = fused = (
+            self.act_dtype == torch.float32 and device.type == "cpu" and kernel.available()
+        )
         self.expert_cache = ExpertCache(0 if fused else expert_cache_bytes)
         self.embedding = dense("embedding.weight")
         self.unembedding = dense("unembedding.weight")
@@ -104,7 +106,7 @@ class Model:
         masks: dict[bool, torch.Tensor | None] = {}
         for layer, c in zip(self.layers, cache, strict=True):
             t = rms_norm(x, layer["attn_norm"])
-            qkv = linear(t, layer["qkv_w"], layer["qkv_b"])
+            qkv = linear(t, layer["qkv_w"], layer["qkv_b"], fused=self.fused)
             qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
             v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
             c.write(qk[:, hq:], v, start)
@@ -114,13 +116,14 @@ class Model:
                 masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
             q = torch.cat([qk[:, :hq], layer["sink_q"].expand(n, hq, 1)], dim=-1).transpose(0, 1)
             attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
-            x = x + linear(attn.transpose(0, 1).reshape(n, hq * d), layer["out_w"], layer["out_b"])
+            attn = attn.transpose(0, 1).reshape(n, hq * d)
+            x = x + linear(attn, layer["out_w"], layer["out_b"], fused=self.fused)
             t = rms_norm(x, layer["mlp_norm"])
             x = x + moe(t, layer["gate_w"], layer["gate_b"], layer["experts"], cfg)
         return rms_norm(x, self.norm)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
-        return linear(hidden, self.unembedding).float()
+        return linear(hidden, self.unembedding, fused=self.fused).float()
 
 
 class Engine:

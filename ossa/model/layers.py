@@ -14,12 +14,18 @@ GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (band
 UPCAST_CHUNK = 16384  # output rows upcast at a time, so no whole matrix is ever held in fp32
 
 
-def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+def linear(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, fused: bool = False
+) -> torch.Tensor:
     """`x @ w.T + b` in x's dtype for `[out, in]` weights of any dtype.
 
     On CPU bf16 GEMMs are ~5x slower than fp32, so many-row inputs upcast the weight chunk by
-    chunk; a few rows read the bf16 weight directly, which runs at memory bandwidth.
+    chunk; a few rows read the bf16 weight directly, which runs near memory bandwidth. With
+    `fused` (the C kernels are in use), one fp32 row against bf16 weights goes to the kernel's
+    GEMV: faster still, and the row is not rounded to bf16.
     """
+    if fused and x.shape[0] == 1 and w.dtype == torch.bfloat16 and w.shape[1] % 16 == 0:
+        return kernel.linear(x[0], w, b)[None]
     if x.dtype == w.dtype:
         return F.linear(x, w, b)
     if x.shape[0] <= GEMV_ROWS:
@@ -118,8 +124,9 @@ class ExpertCache:
 class Experts:
     """One layer's experts, kept as MXFP4; each is used packed or dequantized when routed to.
 
-    A single token on a CPU with the fused kernel reads the packed bytes directly; otherwise an
-    expert is dequantized (and kept in the shared cache, for decoding without the kernel).
+    A single token on a CPU with the C kernels reads the packed bytes directly (`decode`);
+    otherwise an expert is dequantized (and kept in the shared cache, for decoding without the
+    kernels).
     """
 
     def __init__(
@@ -145,9 +152,6 @@ class Experts:
 
     def __call__(self, e: int, x: torch.Tensor) -> torch.Tensor:
         """Expert e on rows x `[n, H]`: mlp1, SwiGLU, mlp2, each with its bias."""
-        if self.fused and x.shape[0] == 1:
-            h = swiglu(kernel.gemv(x[0], self.w1[0][e], self.w1[1][e]) + self.b1[e], self.limit)
-            return (kernel.gemv(h, self.w2[0][e], self.w2[1][e]) + self.b2[e])[None]
         w1, w2 = self.weights(e)
         return linear(swiglu(linear(x, w1, self.b1[e]), self.limit), w2, self.b2[e])
 
@@ -162,14 +166,21 @@ class Experts:
             self.cache.put(key, item)
         return item
 
+    def decode(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The routed experts' weighted sum for one token `[1, H]`, in the C kernel."""
+        mlp1, mlp2 = (*self.w1, self.b1), (*self.w2, self.b2)
+        return kernel.moe(x[0], chosen, weights, mlp1, mlp2, self.limit)[None]
+
 
 def moe(
     t: torch.Tensor, gate_w: torch.Tensor, gate_b: torch.Tensor, experts: Experts, cfg: Config
 ) -> torch.Tensor:
     """Top-k routing with softmax over the chosen k; tokens grouped by expert, not weights by token."""
-    logits = linear(t, gate_w, gate_b)
+    logits = linear(t, gate_w, gate_b, fused=experts.fused)
     top = torch.topk(logits, cfg.experts_per_token, dim=-1, sorted=True)
     weights = torch.softmax(top.values, dim=-1)
+    if t.shape[0] == 1 and experts.fused:
+        return experts.decode(t, top.indices[0], weights[0])
     if t.shape[0] == 1:  # decoding: no grouping to do, keep the step lean
         out = None
         for e, w in zip(top.indices[0].tolist(), weights[0], strict=True):

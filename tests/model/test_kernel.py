@@ -1,35 +1,69 @@
-"""The fused MXFP4 kernel against the dequantize-then-multiply formula, and in the engine."""
+"""The C decode kernels against torch formulas in float64, and in the engine."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import ossa.model
 from ossa.model import kernel, mxfp4
+from ossa.model.layers import swiglu
 from tests.model.conftest import random_tokens
 
-pytestmark = pytest.mark.skipif(not kernel.available(), reason="no C compiler or no AVX2")
+pytestmark = pytest.mark.skipif(
+    not kernel.available(), reason="no C compiler, no AVX2 or OSSA_NO_KERNEL"
+)
 
 
-def test_gemv_matches_dequantized_weights():
+def random_experts(gen: torch.Generator, experts: int, rows: int, cols: int) -> tuple:
+    blocks = torch.randint(
+        0, 256, (experts, rows, cols // 32, 16), dtype=torch.uint8, generator=gen
+    )
+    blocks.view(-1)[:256] = torch.arange(256, dtype=torch.uint8)  # every byte value
+    scales = torch.randint(110, 135, (experts, rows, cols // 32), dtype=torch.uint8, generator=gen)
+    return blocks, scales, torch.randn(experts, rows, generator=gen)
+
+
+def test_moe_matches_dequantized_experts():
     gen = torch.Generator().manual_seed(0)
-    blocks = torch.randint(0, 256, (96, 8, 16), dtype=torch.uint8, generator=gen)
-    blocks[:2].view(-1)[:] = torch.arange(256, dtype=torch.uint8)  # every byte value
-    scales = torch.randint(110, 135, (96, 8), dtype=torch.uint8, generator=gen)
-    x = torch.randn(256, generator=gen)
-    expected = mxfp4.dequantize(blocks, scales).double() @ x.double()
-    got = kernel.gemv(x, blocks, scales)
-    assert got.dtype == torch.float32 and got.shape == (96,)
+    hidden, inter, limit = 96, 64, 7.0
+    mlp1 = random_experts(gen, 5, 2 * inter, hidden)
+    mlp2 = random_experts(gen, 5, hidden, inter)
+    x = torch.randn(hidden, generator=gen)
+    chosen, weights = torch.tensor([3, 0, 4]), torch.tensor([0.5, 0.3, 0.2])
+    expected = torch.zeros(hidden, dtype=torch.float64)
+    for e, w in zip(chosen.tolist(), weights.double(), strict=True):
+        w1, w2 = (mxfp4.dequantize(b[e], s[e]).double() for b, s, _ in (mlp1, mlp2))
+        h = swiglu(w1 @ x.double() + mlp1[2][e].double(), limit)
+        expected += w * (w2 @ h + mlp2[2][e].double())
+    got = kernel.moe(x, chosen, weights, mlp1, mlp2, limit)
+    assert got.dtype == torch.float32 and got.shape == (hidden,)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
-def test_gemv_rejects_mismatched_input():
-    blocks = torch.zeros(4, 2, 16, dtype=torch.uint8)
-    scales = torch.zeros(4, 2, dtype=torch.uint8)
+def test_moe_rejects_mismatched_input():
+    gen = torch.Generator().manual_seed(1)
+    mlp1, mlp2 = random_experts(gen, 2, 64, 32), random_experts(gen, 2, 32, 32)
+    chosen, weights = torch.tensor([0]), torch.tensor([1.0])
     with pytest.raises(ValueError):
-        kernel.gemv(torch.zeros(32), blocks, scales)
+        kernel.moe(torch.zeros(64), chosen, weights, mlp1, mlp2, 7.0)
+    with pytest.raises(ValueError):
+        kernel.moe(torch.zeros(32), torch.tensor([2]), weights, mlp1, mlp2, 7.0)
+    with pytest.raises(ValueError):
+        kernel.moe(torch.zeros(32), chosen, weights, mlp1, (mlp2[0], mlp2[1][:, :16], mlp2[2]), 7.0)
 
 
-def test_engine_decodes_the_same_with_and_without_it(ring_checkpoint, monkeypatch):
+@pytest.mark.parametrize("rows", [1, 6, 64])
+def test_linear_matches_float64(rows):
+    gen = torch.Generator().manual_seed(rows)
+    w = torch.randn(rows, 48, generator=gen).to(torch.bfloat16)
+    x, bias = torch.randn(48, generator=gen), torch.randn(rows, generator=gen)
+    expected = F.linear(x.double(), w.double(), bias.double())
+    got = kernel.linear(x, w, bias)
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+    assert torch.allclose(kernel.linear(x, w).double(), expected - bias.double(), atol=1e-4)
+
+
+def test_engine_decodes_the_same_with_and_without_them(ring_checkpoint, monkeypatch):
     prompt = random_tokens(20, seed=11)
     fused = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
     monkeypatch.setenv("OSSA_NO_KERNEL", "1")
