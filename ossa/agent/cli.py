@@ -573,10 +573,9 @@ def config_show() -> None:
 
 
 def _config(**flags: Any) -> AgentConfig:
-    if flags.get("corpus") is not None:
+    if flags.get("corpus") is not None:  # a corpus means the local backend unless told otherwise
         flags["corpus"] = str(flags["corpus"])
-        flags.setdefault("search_backend", None)
-        flags["search_backend"] = flags["search_backend"] or "local"
+        flags["search_backend"] = flags.get("search_backend") or "local"
     try:
         return cfgmod.load_config().updated(**flags)
     except (ConfigError, ValueError) as exc:
