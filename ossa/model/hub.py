@@ -34,7 +34,11 @@ def resolve(source: str | Path, *, download: bool = True) -> Path:
                 snapshot_download(text, allow_patterns=TRANSFORMERS_FILES, local_files_only=local)
             )
     except LocalEntryNotFoundError:
-        hint = "run `ossa model pull` first" if not download else "is HF_HUB_OFFLINE set?"
+        hint = (
+            "run `ossa model pull` first"
+            if not download
+            else "and could not be downloaded: no network, or HF_HUB_OFFLINE is set"
+        )
         raise CheckpointError(f"{text} is not in the local Hugging Face cache ({hint})") from None
     except (HfHubHTTPError, OSError) as e:
         raise CheckpointError(f"cannot download {text}: {e}") from None
