@@ -224,6 +224,9 @@ class Agent:
 
     def _prompt(self) -> tuple[list[int], str]:
         limit = self.engine.context_length - min(self.max_tokens, self.engine.context_length // 4)
+        tokens = self.render()
+        if len(tokens) <= limit:  # the usual case: render once, no budget work
+            return tokens, ""
         fitted = budget.fit(self.messages, limit, self.encoding, self._render_length)
         notice = ""
         if fitted.shortened or fitted.dropped:

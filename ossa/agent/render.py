@@ -133,14 +133,19 @@ def _arguments(recipient: str, arguments: str) -> Syntax | Text:
     return Syntax(json.dumps(parsed, indent=2, ensure_ascii=False), "json", word_wrap=True)
 
 
+def _is_header(message: Message) -> bool:
+    """The system/developer message holding the configuration, not text a person wrote."""
+    return message.author.role in (Role.SYSTEM, Role.DEVELOPER) and not isinstance(
+        message.content[0], TextContent
+    )
+
+
 def show_messages(console: Console, messages: list[Message], *, show_reasoning: bool) -> None:
     """Print a stored conversation: what the user saw, tool calls and outputs in panels."""
     for message in messages:
-        role, text = message.author.role, text_of(message)
-        if role in (Role.SYSTEM, Role.DEVELOPER) and not isinstance(
-            message.content[0], TextContent
-        ):
+        if _is_header(message):
             continue
+        role, text = message.author.role, text_of(message)
         if role == Role.USER:
             console.print(Text(f"> {text}", style="bold"))
         elif role == Role.TOOL:
@@ -162,11 +167,9 @@ def conversation_markdown(messages: list[Message]) -> str:
     """A readable Markdown export of a conversation (reasoning as quotes, tools as code)."""
     parts = []
     for message in messages:
-        role, text = message.author.role, text_of(message)
-        if role in (Role.SYSTEM, Role.DEVELOPER) and not isinstance(
-            message.content[0], TextContent
-        ):
+        if _is_header(message):
             continue
+        role, text = message.author.role, text_of(message)
         if role == Role.USER:
             parts.append(f"## User\n\n{text}")
         elif role == Role.TOOL:
