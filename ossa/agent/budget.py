@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ossa.agent.messages import text_of
 from ossa.harmony import HarmonyEncoding, Message, Role, TextContent
+from ossa.tools.base import message_text
 
 #: Tokens of a shortened tool output that stay visible before the marker.
 KEEP_TOKENS = 64
@@ -106,7 +106,7 @@ def _turns(messages: list[Message], head: int, turn: int) -> list[tuple[int, int
 
 
 def _shorten(message: Message, encoding: HarmonyEncoding) -> Message | None:
-    text = text_of(message)
+    text = message_text(message)
     tokens = encoding.encode(text, allowed_special="all")
     if len(tokens) <= KEEP_TOKENS:
         return None

@@ -34,7 +34,6 @@ from ossa.agent.events import (
     TurnEnd,
     Usage,
 )
-from ossa.agent.messages import text_of, tool_reply
 from ossa.harmony import (
     Conversation,
     DeveloperContent,
@@ -45,6 +44,7 @@ from ossa.harmony import (
     SystemContent,
     load_harmony_encoding,
 )
+from ossa.tools.base import message_text, tool_message
 
 if TYPE_CHECKING:
     from ossa.agent.engines import Engine
@@ -246,21 +246,25 @@ class Agent:
 
     def _call_tool(self, call: Message, step: int) -> Iterator[Event]:
         recipient = call.recipient or ""
-        arguments = text_of(call)
+        arguments = message_text(call)
         yield ToolCallStarted(step=step, recipient=recipient, arguments=arguments)
+
+        def answer(text: str) -> list[Message]:
+            return [tool_message(call, text, author=recipient or "tool")]
+
         try:
             if self._interrupted.is_set():
-                replies = [tool_reply(call, "Error: the user interrupted this tool call.")]
+                replies = answer("Error: the user interrupted this tool call.")
             elif self.toolbox is None:
-                replies = [tool_reply(call, "Error: no tools are enabled in this session.")]
+                replies = answer("Error: no tools are enabled in this session.")
             else:
                 replies = self.toolbox.call(call)
         except KeyboardInterrupt:
             self._interrupted.set()
-            replies = [tool_reply(call, "Error: the user interrupted this tool call.")]
+            replies = answer("Error: the user interrupted this tool call.")
         for reply in replies:
             self._append(reply)
-        output = "\n".join(text_of(r) for r in replies)
+        output = "\n".join(message_text(r) for r in replies)
         yield ToolCallFinished(step=step, recipient=recipient, arguments=arguments, output=output)
 
     def _citations(self):
@@ -347,7 +351,7 @@ class _Completion:
     def _flush(self, final: Message) -> list[Event]:
         """Text held back by the citation stream, or the whole answer if none streamed."""
         if not self.answer:  # e.g. a header without <|message|>: nothing was streamed
-            text = text_of(final)
+            text = message_text(final)
             text = self.citations.feed(text) if self.citations is not None else text
             self.answer.append(text)
             tail = self.citations.flush() if self.citations is not None else ""

@@ -23,8 +23,8 @@ from ossa.agent.events import (
     TurnEnd,
     Usage,
 )
-from ossa.agent.messages import text_of
 from ossa.harmony import Message, Role, TextContent
+from ossa.tools.base import message_text
 
 #: Characters of a tool result shown in its panel.
 RESULT_CHARS = 600
@@ -145,7 +145,7 @@ def show_messages(console: Console, messages: list[Message], *, show_reasoning: 
     for message in messages:
         if _is_header(message):
             continue
-        role, text = message.author.role, text_of(message)
+        role, text = message.author.role, message_text(message)
         if role == Role.USER:
             console.print(Text(f"> {text}", style="bold"))
         elif role == Role.TOOL:
@@ -169,7 +169,7 @@ def conversation_markdown(messages: list[Message]) -> str:
     for message in messages:
         if _is_header(message):
             continue
-        role, text = message.author.role, text_of(message)
+        role, text = message.author.role, message_text(message)
         if role == Role.USER:
             parts.append(f"## User\n\n{text}")
         elif role == Role.TOOL:

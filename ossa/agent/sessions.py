@@ -24,8 +24,8 @@ from typing import Any
 
 from ossa.agent.budget import leading_header_length
 from ossa.agent.events import Event, event_from_dict
-from ossa.agent.messages import text_of
 from ossa.harmony import Message, Role
+from ossa.tools.base import message_text
 
 
 class SessionError(Exception):
@@ -46,7 +46,7 @@ class Transcript:
         """The first user message, shortened: what a listing shows."""
         for message in self.messages:
             if message.author.role == Role.USER:
-                text = " ".join(text_of(message).split())
+                text = " ".join(message_text(message).split())
                 return text if len(text) <= 60 else text[:59] + "…"
         return ""
 
