@@ -37,7 +37,7 @@ def record_prompts(turns: int, workdir: Path) -> list[list[int]]:
     toolbox = build_toolbox(
         ["browser"], search_backend="local", corpus_dir=str(EXAMPLES / "corpus"), plugins=False
     )
-    agent = Agent(engine, toolbox=toolbox, start_date="2026-11-28")
+    agent = Agent(engine, toolbox, start_date="2026-11-28")
     for turn in range(turns):
         list(agent.run(f"Question {turn + 1}: how many bytes does an MXFP4 block take?"))
     toolbox.close()

@@ -16,14 +16,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ossa.agent import config as cfgmod
-from ossa.agent.config import AgentConfig, ConfigError
+from ossa.agent import settings as cfgmod
 from ossa.agent.engines import Engine, EngineError, SerializedEngine, open_engine
 from ossa.agent.events import Event
 from ossa.agent.loop import Agent
 from ossa.agent.render import TerminalView, conversation_markdown, show_messages
 from ossa.agent.results import EXIT_CODES, task_result
 from ossa.agent.sessions import Session, SessionError, SessionStore
+from ossa.agent.settings import ConfigError, Settings
 
 # The same flags on chat, run and batch. ``None`` means "not given": config and env decide.
 Model = Annotated[
@@ -101,7 +101,7 @@ def chat(
     engine = _engine(cfg)
     toolbox = _toolbox(cfg)
     session = _store().create(_meta(cfg))
-    _chat_loop(Agent(engine, toolbox=toolbox, session=session, **_agent_kwargs(cfg)), cfg)
+    _chat_loop(Agent(engine, toolbox, cfg, session=session), cfg)
 
 
 HELP = """\
@@ -114,7 +114,7 @@ HELP = """\
 Ctrl-C stops the answer or the running tool."""
 
 
-def _chat_loop(agent: Agent, cfg: AgentConfig) -> None:
+def _chat_loop(agent: Agent, cfg: Settings) -> None:
     console = Console()
     view = TerminalView(console, show_reasoning=cfg.show_reasoning)
     read = _line_reader()
@@ -142,7 +142,7 @@ def _chat_loop(agent: Agent, cfg: AgentConfig) -> None:
         _close(agent.toolbox)
 
 
-def _slash(line: str, agent: Agent, cfg: AgentConfig, view: TerminalView, console: Console) -> str:
+def _slash(line: str, agent: Agent, cfg: Settings, view: TerminalView, console: Console) -> str:
     name, _, arg = line.partition(" ")
     arg = arg.strip()
     if name in ("/exit", "/quit"):
@@ -261,7 +261,7 @@ def run(
     engine = _engine(cfg)
     toolbox = _toolbox(cfg)
     session = _store().create(_meta(cfg))
-    agent = Agent(engine, toolbox=toolbox, session=session, **_agent_kwargs(cfg))
+    agent = Agent(engine, toolbox, cfg, session=session)
     view = (
         TerminalView(Console(stderr=True), show_reasoning=cfg.show_reasoning) if verbose else None
     )
@@ -351,7 +351,7 @@ def batch(
 
 
 def _batch_agent(
-    engine: Engine, cfg: AgentConfig, task_id: Any, text: Any, writer: _ResultWriter
+    engine: Engine, cfg: Settings, task_id: Any, text: Any, writer: _ResultWriter
 ) -> Agent | None:
     """An agent with its own toolbox (so its own sandbox session), or a written failure."""
     if not isinstance(text, str) or not text.strip():
@@ -362,7 +362,7 @@ def _batch_agent(
     except ValueError as exc:
         writer.write({"id": task_id, **_failed("tools", str(exc))})
         return None
-    return Agent(engine, toolbox=toolbox, **_agent_kwargs(cfg))
+    return Agent(engine, toolbox, cfg)
 
 
 def _batch_task(agent: Agent, task_id: Any, text: str, writer: _ResultWriter) -> None:
@@ -507,10 +507,10 @@ def sessions_resume(
     )
     agent = Agent(
         _engine(cfg),
-        toolbox=_toolbox(cfg),
+        _toolbox(cfg),
+        cfg,
         session=session,
         messages=transcript.messages,
-        **_agent_kwargs(cfg),
     )
     _chat_loop(agent, cfg)
 
@@ -572,7 +572,7 @@ def config_show() -> None:
 # -- shared helpers -----------------------------------------------------------------------
 
 
-def _config(**flags: Any) -> AgentConfig:
+def _config(**flags: Any) -> Settings:
     if flags.get("corpus") is not None:  # a corpus means the local backend unless told otherwise
         flags["corpus"] = str(flags["corpus"])
         flags["search_backend"] = flags.get("search_backend") or "local"
@@ -582,7 +582,7 @@ def _config(**flags: Any) -> AgentConfig:
         _fail(str(exc), code=2)
 
 
-def _engine(cfg: AgentConfig) -> Engine:
+def _engine(cfg: Settings) -> Engine:
     try:
         with err.status(f"loading {cfg.model}…"):
             return open_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, threads=cfg.threads)
@@ -590,7 +590,7 @@ def _engine(cfg: AgentConfig) -> Engine:
         _fail(str(exc))
 
 
-def _toolbox(cfg: AgentConfig, *, exit_on_error: bool = True):
+def _toolbox(cfg: Settings, *, exit_on_error: bool = True):
     if not cfg.tools and not cfg.mcp_servers:
         return None
     from ossa.tools import build_toolbox
@@ -615,19 +615,7 @@ def _close(toolbox: Any) -> None:
         toolbox.close()
 
 
-def _agent_kwargs(cfg: AgentConfig) -> dict[str, Any]:
-    return {
-        "effort": cfg.effort,
-        "instructions": cfg.instructions,
-        "max_steps": cfg.max_steps,
-        "max_tokens": cfg.max_tokens,
-        "temperature": cfg.temperature,
-        "top_p": cfg.top_p,
-        "seed": cfg.seed,
-    }
-
-
-def _meta(cfg: AgentConfig, **overrides: Any) -> dict[str, Any]:
+def _meta(cfg: Settings, **overrides: Any) -> dict[str, Any]:
     keys = (
         "model",
         "effort",

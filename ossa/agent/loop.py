@@ -21,7 +21,6 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ossa.agent import budget
-from ossa.agent.config import EFFORTS
 from ossa.agent.events import (
     CommentaryDelta,
     Error,
@@ -34,6 +33,7 @@ from ossa.agent.events import (
     TurnEnd,
     Usage,
 )
+from ossa.agent.settings import EFFORTS, Settings
 from ossa.harmony import (
     Conversation,
     DeveloperContent,
@@ -61,31 +61,30 @@ class Agent:
     def __init__(
         self,
         engine: Engine,
-        *,
         toolbox: Toolbox | None = None,
-        effort: str = "medium",
-        instructions: str = "",
-        max_steps: int = 20,
-        max_tokens: int = 8192,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
+        settings: Settings | None = None,
+        *,
         session: Session | None = None,
         messages: list[Message] | None = None,
         start_date: str | None = None,
     ) -> None:
+        settings = settings or Settings()
         self.engine = engine
         self.toolbox = toolbox
-        self.instructions = instructions
-        self.max_steps = max_steps
-        self.max_tokens = max_tokens
-        self.sampling = {"temperature": temperature, "top_p": top_p, "seed": seed}
+        self.instructions = settings.instructions
+        self.max_steps = settings.max_steps
+        self.max_tokens = settings.max_tokens
+        self.sampling = {
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+        }
+        self._effort = settings.effort
         self.session = session
         self.encoding = load_harmony_encoding()
         self._stop = self.encoding.stop_tokens_for_assistant_actions()
         self._interrupted = threading.Event()
         self._start_date = start_date or date.today().isoformat()
-        self._effort = effort
         self.messages: list[Message] = []
         if messages:
             self.messages = list(messages)

@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from ossa.model.config import Config
     from ossa.model.engine import ContextLengthError, Engine
     from ossa.model.loader import load
-    from ossa.model.stats import Stats
+    from ossa.model.stats import Generation, Stats
 
 _EXPORTS = {
     "CheckpointError": "ossa.model.checkpoint",
     "Config": "ossa.model.config",
     "ContextLengthError": "ossa.model.engine",
     "Engine": "ossa.model.engine",
+    "Generation": "ossa.model.stats",
     "Stats": "ossa.model.stats",
     "load": "ossa.model.loader",
 }
@@ -34,6 +35,7 @@ __all__ = [
     "Config",
     "ContextLengthError",
     "Engine",
+    "Generation",
     "Stats",
     "kernel",
     "load",

@@ -13,6 +13,7 @@ from ossa.agent import cli
 from ossa.agent.engines import EngineError, ReplayEngine, SerializedEngine, open_engine
 from ossa.agent.loop import Agent
 from ossa.agent.results import RESULT_SCHEMA
+from ossa.agent.settings import Settings
 from ossa.harmony import load_harmony_encoding
 
 
@@ -58,7 +59,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_tiny_checkpoint_reuses_the_conversation_prefix(tiny_checkpoint: Path):
     engine = open_engine(str(tiny_checkpoint))
-    agent = Agent(engine, max_tokens=3, effort="low")
+    agent = Agent(engine, settings=Settings(max_tokens=3, effort="low"))
     first = list(agent.run("hi"))
     assert first[-1].status == "max_tokens"  # random weights never stop on their own
     first_prompt = engine.stats.prefilled_tokens + engine.stats.reused_tokens

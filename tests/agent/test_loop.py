@@ -20,6 +20,7 @@ from ossa.agent.events import (
 )
 from ossa.agent.loop import MAX_REPAIRS, Agent
 from ossa.agent.sessions import SessionStore
+from ossa.agent.settings import Settings
 from ossa.harmony import Role
 from ossa.tools import build_toolbox
 
@@ -160,7 +161,9 @@ def test_refusal_without_header_is_kept_as_the_answer(replay_file):
 def test_step_limit_leaves_a_consistent_conversation(replay_file, harmony):
     search = harmony.call("browser.search", '{"query": "gpt-oss"}')
     agent = Agent(
-        ReplayEngine(replay_file(search, search, search)), toolbox=corpus_toolbox(), max_steps=2
+        ReplayEngine(replay_file(search, search, search)),
+        toolbox=corpus_toolbox(),
+        settings=Settings(max_steps=2),
     )
     events = turn(agent, "loop forever")
     assert end(events).status == "max_steps"
@@ -169,7 +172,9 @@ def test_step_limit_leaves_a_consistent_conversation(replay_file, harmony):
 
 
 def test_token_limit(replay_file, harmony):
-    agent = Agent(ReplayEngine(replay_file(harmony.final("word " * 200))), max_tokens=40)
+    agent = Agent(
+        ReplayEngine(replay_file(harmony.final("word " * 200))), settings=Settings(max_tokens=40)
+    )
     events = turn(agent, "long")
     assert end(events).status == "max_tokens"
     assert 0 < len(end(events).answer) < len("word " * 200)
@@ -235,7 +240,10 @@ def test_resumed_session_renders_the_same_tokens(replay_file, harmony, tmp_path)
     store = SessionStore(tmp_path / "sessions")
     session = store.create({"model": "replay"})
     original = Agent(
-        ReplayEngine(replay_file(*replay)), toolbox=corpus_toolbox(), session=session, effort="high"
+        ReplayEngine(replay_file(*replay)),
+        corpus_toolbox(),
+        Settings(effort="high"),
+        session=session,
     )
     turn(original, "How big is gpt-oss-20b?")
 
@@ -259,7 +267,9 @@ def test_effort_change_is_recorded_and_resumes(replay_file, harmony, tmp_path):
     store = SessionStore(tmp_path / "sessions")
     session = store.create({"model": "replay"})
     agent = Agent(
-        ReplayEngine(replay_file(harmony.final("a"))), session=session, instructions="Be brief."
+        ReplayEngine(replay_file(harmony.final("a"))),
+        settings=Settings(instructions="Be brief."),
+        session=session,
     )
     turn(agent, "q")
     agent.reconfigure(effort="low", toolbox=corpus_toolbox())
@@ -277,7 +287,7 @@ def test_context_budget_shortens_old_tool_outputs(replay_file, harmony):
         search, harmony.final("one"), search, harmony.final("two"), harmony.final("three")
     )
     engine = ReplayEngine(replay, context_length=900)
-    agent = Agent(engine, toolbox=corpus_toolbox(), max_tokens=200)
+    agent = Agent(engine, corpus_toolbox(), Settings(max_tokens=200))
     assert end(turn(agent, "first")).status == "completed"
     assert end(turn(agent, "second")).status == "completed"
     events = turn(agent, "third")
@@ -290,7 +300,10 @@ def test_context_budget_shortens_old_tool_outputs(replay_file, harmony):
 
 
 def test_context_budget_error_when_the_current_turn_cannot_fit(replay_file, harmony):
-    agent = Agent(ReplayEngine(replay_file(harmony.final("x")), context_length=400), max_tokens=50)
+    agent = Agent(
+        ReplayEngine(replay_file(harmony.final("x")), context_length=400),
+        settings=Settings(max_tokens=50),
+    )
     events = turn(agent, "word " * 500)
     assert end(events).status == "error"
     error = next(e for e in events if isinstance(e, Error))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ossa.agent.config import AgentConfig, ConfigError, config_path, load_config, sessions_dir
+from ossa.agent.settings import ConfigError, Settings, config_path, load_config, sessions_dir
 
 
 def test_layers_override_in_order(tmp_path: Path):
@@ -37,7 +37,7 @@ def test_mcp_servers_from_toml_and_env(tmp_path: Path):
 
 
 def test_defaults_without_a_file(tmp_path: Path):
-    assert load_config(tmp_path / "absent.toml", environ={}) == AgentConfig()
+    assert load_config(tmp_path / "absent.toml", environ={}) == Settings()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class AgentConfig:
+class Settings:
     """Everything the ``ossa`` agent commands can be told; field names are the TOML keys."""
 
     model: str = "openai/gpt-oss-20b"
@@ -50,7 +50,7 @@ class AgentConfig:
     #: with ``command``/``args``/``env`` or ``url`` (``OSSA_MCP_SERVERS`` takes JSON).
     mcp_servers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def updated(self, **changes: Any) -> AgentConfig:
+    def updated(self, **changes: Any) -> Settings:
         """A copy with the given settings; ``None`` values mean "not given" and are ignored."""
         given = {k: v for k, v in changes.items() if v is not None}
         return _validated(dataclasses.replace(self, **{k: _coerce(k, v) for k, v in given.items()}))
@@ -78,11 +78,11 @@ def sessions_dir() -> Path:
     return data_dir() / "sessions"
 
 
-def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> AgentConfig:
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Defaults, then the TOML file (if it exists), then ``OSSA_<KEY>`` variables."""
     path = path or config_path()
     environ = dict(os.environ) if environ is None else environ
-    config = AgentConfig()
+    config = Settings()
     if path.exists():
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -106,12 +106,12 @@ def parse_tools(value: str | list[str]) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(AgentConfig)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _checked(update: Any, origin: object, **values: Any) -> AgentConfig:
+def _checked(update: Any, origin: object, **values: Any) -> Settings:
     try:
         return update(**values)
     except (TypeError, ValueError) as exc:
@@ -138,7 +138,7 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def _validated(config: AgentConfig) -> AgentConfig:
+def _validated(config: Settings) -> Settings:
     if config.effort not in EFFORTS:
         raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {config.effort!r}")
     if config.max_steps < 1 or config.max_tokens < 1:
