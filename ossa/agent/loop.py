@@ -107,6 +107,13 @@ class Agent:
         if self.session is not None:
             self.session.replace_header(header)
 
+    def reset(self, session: Session | None = None) -> None:
+        """Start over (``/new``): only the header, recorded in ``session``."""
+        self.session = session
+        self.messages = []
+        for message in self._header():
+            self._append(message)
+
     def _header(self) -> list[Message]:
         if self._effort not in EFFORTS:
             raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {self._effort!r}")
