@@ -1,4 +1,8 @@
-"""The machine-readable result of one task (``ossa run --json``, one line of ``ossa batch``)."""
+"""The machine-readable result of one task (``ossa run --json``, one line of ``ossa batch``).
+
+The status is a turn status (:data:`ossa.agent.events.STATUSES`); ``error`` is also the
+status of a task that could not start, with the reason in ``errors``.
+"""
 
 from __future__ import annotations
 
@@ -61,15 +65,12 @@ RESULT_SCHEMA: dict[str, Any] = {
 
 
 def task_result(events: Iterable[Event], messages: list[Message]) -> dict[str, Any]:
-    """Collect a turn's events (already consumed) and the final conversation into a result."""
-    result: dict[str, Any] = {
-        "status": "error",
-        "answer": "",
-        "steps": [],
-        "messages": [m.to_dict() for m in messages],
-        "usage": dict.fromkeys(_USAGE_KEYS, 0),
-        "errors": [],
-    }
+    """Collect a turn's events (already consumed) and the final conversation into a result.
+
+    This is the one place that reads event fields for results, so a change to the events
+    is a change here only.
+    """
+    result = _empty([m.to_dict() for m in messages])
     for event in events:
         if isinstance(event, ToolCallFinished):
             result["steps"].append(
@@ -80,6 +81,24 @@ def task_result(events: Iterable[Event], messages: list[Message]) -> dict[str, A
         elif isinstance(event, Usage):
             result["usage"] = {key: getattr(event, key) for key in _USAGE_KEYS}
         elif isinstance(event, TurnEnd):
-            result["status"] = event.status
+            result["status"] = str(getattr(event.status, "value", event.status))
             result["answer"] = event.answer
     return result
+
+
+def failed_result(kind: str, message: str) -> dict[str, Any]:
+    """The result of a task that never ran (a bad task line, a model that did not load)."""
+    result = _empty([])
+    result["errors"].append({"kind": kind, "message": message})
+    return result
+
+
+def _empty(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "answer": "",
+        "steps": [],
+        "messages": messages,
+        "usage": dict.fromkeys(_USAGE_KEYS, 0),
+        "errors": [],
+    }

@@ -2,12 +2,14 @@
 
 A record is one JSON object with a ``kind``:
 
-- ``meta``: written first (id, creation time, model, effort, tools), again when they change;
+- ``meta``: written first (id, creation time, and the settings that define the conversation:
+  model, effort, tools, instructions, browser settings, with absolute paths), again when
+  they change;
 - ``message``: a harmony message appended to the conversation (openai-harmony's JSON);
 - ``header``: the leading system/developer messages were rebuilt (``/effort``, ``/tools``);
 - ``event``: an agent event (deltas are written coalesced, one record per message).
 
-Replaying the ``message`` and ``replace`` records rebuilds the conversation exactly, so a
+Replaying the ``message`` and ``header`` records rebuilds the conversation exactly, so a
 resumed session renders the same tokens it had. A crash can leave at most a torn last line;
 reading skips it and appending starts on a fresh line, so nothing before it is lost.
 """
@@ -24,11 +26,12 @@ from typing import Any
 
 from ossa.agent.budget import leading_header_length
 from ossa.agent.events import Event, event_from_dict
+from ossa.errors import OssaError
 from ossa.harmony import Message, Role
 from ossa.tools.base import message_text
 
 
-class SessionError(Exception):
+class SessionError(OssaError):
     """A session that does not exist, is ambiguous or cannot be read."""
 
 
@@ -40,6 +43,16 @@ class Transcript:
     messages: list[Message] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     skipped_lines: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """What ``ossa sessions list`` shows of a session (one JSON object with ``--json``)."""
+        return {
+            "id": self.meta.get("id", ""),
+            "created": self.meta.get("created", ""),
+            "model": self.meta.get("model", ""),
+            "messages": len(self.messages),
+            "title": self.title,
+        }
 
     @property
     def title(self) -> str:
@@ -122,6 +135,15 @@ class SessionStore:
             )
         chosen = session_id if session_id in matches else matches[0]
         return Session(self.root / f"{chosen}.jsonl")
+
+    def remove(self, session_id: str) -> Session:
+        """Delete a session file (found as :meth:`open` finds it); returns what was removed."""
+        session = self.open(session_id)
+        try:
+            session.path.unlink()
+        except OSError as exc:
+            raise SessionError(f"cannot remove {session.path}: {exc}") from None
+        return session
 
     def ids(self) -> list[str]:
         """Session ids, oldest first (ids start with their UTC creation time)."""

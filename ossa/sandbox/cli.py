@@ -8,6 +8,7 @@ from typing import Annotated
 import docker
 import typer
 
+from ossa.errors import OssaError
 from ossa.sandbox.container import OWNER_LABEL, owner_alive, remove_orphans, sandbox_containers
 from ossa.sandbox.errors import SandboxError
 from ossa.sandbox.image import DEFAULT_IMAGE, build, image_exists
@@ -16,14 +17,9 @@ from ossa.sandbox.session import Result, open_session
 app = typer.Typer(no_args_is_help=True, help="Build and manage the python sandbox.")
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 @app.command("build")
 def build_command(
-    force: Annotated[bool, typer.Option(help="Rebuild even if the tag exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the tag exists.")] = False,
     base_image: Annotated[
         str | None,
         typer.Option(
@@ -39,7 +35,7 @@ def build_command(
     try:
         build(tag, mirror=mirror, base_image=base_image, force=force, log=typer.echo)
     except (SandboxError, docker.errors.DockerException) as exc:
-        _fail(str(exc))
+        raise OssaError(str(exc)) from exc
 
 
 @app.command("status")
@@ -49,7 +45,9 @@ def status_command() -> None:
         client = docker.from_env(timeout=10)
         info = client.info()
     except docker.errors.DockerException as exc:
-        _fail(f"no Docker daemon answers ({exc}); start one (bash scripts/start-dockerd.sh)")
+        raise OssaError(
+            f"no Docker daemon answers ({exc}); start one (bash scripts/start-dockerd.sh)"
+        ) from exc
     typer.echo(f"docker: {info.get('ServerVersion')} ({info.get('CgroupVersion', '?')} cgroups)")
     image = (
         "present" if image_exists(client, DEFAULT_IMAGE) else "missing: run `ossa sandbox build`"
@@ -75,7 +73,7 @@ def prune_command(
     try:
         removed = remove_orphans(docker.from_env(timeout=30), everything=all_)
     except docker.errors.DockerException as exc:
-        _fail(str(exc))
+        raise OssaError(str(exc)) from exc
     typer.echo(f"removed {removed} container(s)")
 
 
@@ -93,7 +91,7 @@ def exec_command(
         with open_session(timeout=timeout, runtime=runtime) as session:
             results = [session.run(snippet) for snippet in code]
     except SandboxError as exc:
-        _fail(str(exc))
+        raise OssaError(str(exc)) from exc
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     else:

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ossa.agent.cli.components import open_tools
+from ossa.agent.cli.options import BROWSER, SettingFlags, setting_flags
+from ossa.errors import UsageError
 from ossa.harmony import (
     DeveloperContent,
     Message,
@@ -16,58 +19,35 @@ from ossa.harmony import (
     ToolNamespaceConfig,
     load_harmony_encoding,
 )
-from ossa.tools.toolbox import Toolbox, build_toolbox
+from ossa.tools.toolbox import Toolbox
 
 app = typer.Typer(no_args_is_help=True, help="List and call the agent's tools.")
 
-SearchBackend = Annotated[
-    str, typer.Option("--search-backend", help="Browser search: ddgs, searxng or local.")
-]
-SearxngUrl = Annotated[str | None, typer.Option("--searxng-url", help="SearXNG instance URL.")]
-Corpus = Annotated[
-    Path | None,
-    typer.Option("--corpus", help="Local documents to search (implies --search-backend local)."),
-]
-PrivateNet = Annotated[
-    bool, typer.Option("--allow-private-network", help="Let the browser open private addresses.")
-]
 McpConfig = Annotated[
     Path | None,
-    typer.Option("--mcp", help='JSON file of MCP servers ({"mcpServers": {...}}).', exists=True),
+    typer.Option(
+        "--mcp", help='JSON file of MCP servers ({"mcpServers": {...}}); replaces the config\'s.'
+    ),
 ]
-Plugins = Annotated[bool, typer.Option("--plugins/--no-plugins", help="Load installed plugins.")]
+NoPlugins = Annotated[bool, typer.Option("--no-plugins", help="Do not load installed plugins.")]
 
 
-def _toolbox(
-    search_backend: str,
-    searxng_url: str | None,
-    corpus: Path | None,
-    allow_private_network: bool,
-    mcp: Path | None,
-    plugins: bool,
-) -> Toolbox:
-    servers = _read_mcp_config(mcp) if mcp else None
-    try:
-        return build_toolbox(
-            search_backend="local" if corpus else search_backend,
-            searxng_url=searxng_url,
-            corpus_dir=str(corpus) if corpus else None,
-            allow_private_network=allow_private_network,
-            mcp_servers=servers,
-            plugins=plugins,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+def _toolbox(flags: SettingFlags, mcp: Path | None, no_plugins: bool) -> Toolbox:
+    """Every tool, with the browser set up as the settings say (config, OSSA_*, flags)."""
+    settings = flags.settings()
+    if mcp is not None:
+        settings = settings.updated(mcp_servers=_read_mcp_config(mcp))
+    return open_tools(settings, None, plugins=not no_plugins)
 
 
 def _read_mcp_config(path: Path) -> dict[str, Any]:
     try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}", param_hint="--mcp") from None
+        config = json.loads(path.expanduser().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--mcp {path}: {exc}") from None
     if not isinstance(config, dict):
-        raise typer.BadParameter(f"{path}: expected a JSON object", param_hint="--mcp")
-    return config
+        raise UsageError(f"--mcp {path}: expected a JSON object")
+    return config.get("mcpServers", config)
 
 
 def namespace_text(namespace: ToolNamespaceConfig, *, builtin: bool) -> str:
@@ -83,16 +63,12 @@ def namespace_text(namespace: ToolNamespaceConfig, *, builtin: bool) -> str:
 
 
 @app.command("list")
+@setting_flags(BROWSER)
 def list_tools(
-    search_backend: SearchBackend = "ddgs",
-    searxng_url: SearxngUrl = None,
-    corpus: Corpus = None,
-    allow_private_network: PrivateNet = False,
-    mcp: McpConfig = None,
-    plugins: Plugins = True,
+    mcp: McpConfig = None, no_plugins: NoPlugins = False, *, flags: SettingFlags
 ) -> None:
     """Each tool with the exact text the model sees for it in the prompt."""
-    with _toolbox(search_backend, searxng_url, corpus, allow_private_network, mcp, plugins) as box:
+    with _toolbox(flags, mcp, no_plugins) as box:
         for t in box.tools.values():
             where = "system message (built-in)" if t.builtin else "developer message"
             typer.secho(f"=== {t.name}: {where}", bold=True)
@@ -103,6 +79,7 @@ def list_tools(
 
 
 @app.command("call")
+@setting_flags(BROWSER)
 def call_tools(
     calls: Annotated[
         list[str],
@@ -115,22 +92,21 @@ def call_tools(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list: per call, its tool messages.")
     ] = False,
-    search_backend: SearchBackend = "ddgs",
-    searxng_url: SearxngUrl = None,
-    corpus: Corpus = None,
-    allow_private_network: PrivateNet = False,
     mcp: McpConfig = None,
-    plugins: Plugins = True,
+    no_plugins: NoPlugins = False,
+    *,
+    flags: SettingFlags,
 ) -> None:
     """Make the calls in order in one tool session and print what the model would receive."""
     if len(calls) % 2:
-        raise typer.BadParameter(
-            f"expected RECIPIENT ARGS pairs, got {len(calls)} arguments", param_hint="calls"
-        )
+        raise UsageError(f"expected RECIPIENT ARGS pairs, got {len(calls)} arguments")
     enc = load_harmony_encoding()
     answers = []
-    with _toolbox(search_backend, searxng_url, corpus, allow_private_network, mcp, plugins) as box:
-        for recipient, text in zip(calls[::2], calls[1::2], strict=True):
+    with _toolbox(flags, mcp, no_plugins) as box:
+        pairs = list(zip(calls[::2], calls[1::2], strict=True))
+        for recipient, text in pairs:
+            _check_arguments(box, recipient, text)
+        for recipient, text in pairs:
             replies = box.call(assistant_call(box, recipient, text))
             answers.append([m.to_dict() for m in replies])
             if not as_json:
@@ -138,6 +114,19 @@ def call_tools(
                     typer.echo(enc.decode(enc.render(m)))
     if as_json:
         typer.echo(json.dumps(answers, ensure_ascii=False, indent=2))
+
+
+def _check_arguments(box: Toolbox, recipient: str, text: str) -> None:
+    """A namespace that declares functions takes JSON (python, with none, takes code)."""
+    target = box.tools.get(recipient.split(".", 1)[0])
+    if target is None or not target.namespace().tools:
+        return
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"the arguments for {recipient} are not valid JSON ({exc}): {text}"
+        ) from None
 
 
 def assistant_call(box: Toolbox, recipient: str, text: str) -> Message:

@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ossa.agent import cli
+from ossa import cli
 from ossa.agent.results import RESULT_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +25,8 @@ CORPUS = ROOT / "examples" / "corpus"
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-    cli.register(app)
-    return app
+    """The whole ``ossa`` command, with its error boundary."""
+    return cli.app
 
 
 def invoke(app: typer.Typer, *args: str, input: str | None = None):
@@ -148,12 +147,8 @@ def test_batch_bad_task_lines(app, replay_file, harmony, tmp_path):
     tasks.write_text('{"id": "a"}\n{"id": "b", "task": "fine"}\n')
     results = tmp_path / "out.jsonl"
     replay = f"replay:{replay_file(harmony.final('ok'))}"
-    assert (
-        invoke(
-            app, "batch", str(tasks), "-o", str(results), "--model", replay, "--tools", ""
-        ).exit_code
-        == 0
-    )
+    run = invoke(app, "batch", str(tasks), "-o", str(results), "--model", replay, "--tools", "")
+    assert run.exit_code == 1  # task "a" failed
     records = {r["id"]: r for r in map(json.loads, results.read_text().splitlines())}
     assert records["a"]["status"] == "error"
     assert records["a"]["errors"][0]["kind"] == "task"
@@ -177,7 +172,7 @@ def test_batch_runs_tasks_concurrently_with_one_toolbox_each(app, replay_file, h
         app, "batch", str(tasks), "-o", str(results), "--model", f"replay:{replay}",
         "--tools", "browser", "--corpus", str(CORPUS), "--concurrency", "3", "--max-steps", "2",
     )  # fmt: skip
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # no task completed
     records = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted(r["id"] for r in records) == ["t0", "t1", "t2"]
     for record in records:
@@ -333,9 +328,7 @@ def test_chat_in_a_real_terminal(replay_file, harmony, ossa_home):
     assert child.exitstatus == 0
 
 
-AGENT_CLI = (
-    "import typer; from ossa.agent.cli import register; app = typer.Typer(); register(app); app()"
-)
+AGENT_CLI = "from ossa.cli import main; main()"
 
 
 def test_batch_resumes_after_a_kill(replay_file, harmony, tmp_path, ossa_home):

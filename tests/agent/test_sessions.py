@@ -74,3 +74,16 @@ def test_events_round_trip_and_reject_unknown_types():
     assert event_from_dict(usage.to_dict()) == usage
     with pytest.raises(ValueError, match="unknown event type"):
         event_from_dict({"type": "bogus"})
+
+
+def test_remove_and_summary(tmp_path: Path):
+    store = SessionStore(tmp_path)
+    session = store.create({"model": "m"})
+    session.append_message(Message.from_role_and_content(Role.USER, "What  is\nit?"))
+    summary = session.load().summary()
+    assert summary["id"] == session.id
+    assert (summary["model"], summary["messages"], summary["title"]) == ("m", 1, "What is it?")
+    assert store.remove("last").id == session.id
+    assert store.ids() == []
+    with pytest.raises(SessionError, match="no session"):
+        store.remove(session.id)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ossa.cli import app
 from ossa.harmony import ToolNamespaceConfig
-from ossa.tools.cli import app, namespace_text
+from ossa.tools.cli import namespace_text
 
 runner = CliRunner()
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
@@ -25,7 +26,7 @@ def corpus(tmp_path):
 
 
 def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+    return runner.invoke(app, ["tools", *args], catch_exceptions=False)
 
 
 def test_list_shows_the_exact_prompt_text(corpus):
@@ -88,7 +89,7 @@ def test_call_json_gives_one_list_per_call(corpus):
 
 
 def test_call_needs_pairs():
-    result = runner.invoke(app, ["call", "--no-plugins", "python"])
+    result = invoke("call", "--no-plugins", "python")
     assert result.exit_code == 2
     assert "expected RECIPIENT ARGS pairs, got 1 arguments" in result.output
 
@@ -96,7 +97,7 @@ def test_call_needs_pairs():
 def test_bad_mcp_file_is_a_usage_error(tmp_path):
     config = tmp_path / "mcp.json"
     config.write_text("{not json")
-    result = runner.invoke(app, ["list", "--mcp", str(config)])
+    result = invoke("list", "--mcp", str(config))
     assert result.exit_code == 2
     assert "Expecting property name" in result.output
 
