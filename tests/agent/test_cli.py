@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +17,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import ossa
 from ossa import cli
+from ossa.agent.cli import components
+from ossa.agent.engines import ReplayEngine
 from ossa.agent.results import RESULT_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -445,3 +449,291 @@ def test_ctrl_c_in_chat_stops_a_slow_tool_and_the_chat_goes_on(replay_file, harm
         if r["kind"] == "message"
     ]
     assert roles[-5:] == ["assistant", "tool", "user", "assistant", "assistant"]
+
+
+# -- everyday CLI behaviour (issue 9) and one settings path (issue 11) ---------------------
+
+
+def test_version_and_short_help(app):
+    assert invoke(app, "--version").stdout == f"ossa {ossa.__version__}\n"
+    for command in (["run"], ["chat"], ["batch"], ["sessions", "resume"], ["tools", "call"]):
+        short = invoke(app, *command, "-h")
+        assert short.exit_code == 0, short.output
+        assert short.stdout == invoke(app, *command, "--help").stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["chat"], ["batch"], ["sessions", "resume"], ["sessions", "list"],
+     ["sessions", "show"], ["tools", "call"], ["tools", "list"], ["sandbox", "build"]],
+)  # fmt: skip
+def test_help_shows_defaults_and_flags_as_flags(app, command):
+    text = invoke(app, *command, "-h").stdout
+    flat = " ".join(text.split())
+    assert "--no-json" not in flat and "--no-force" not in flat and "--no-plugins /" not in flat
+    assert "--no-private-network" not in flat and "--reasoning /" not in flat
+    if command in (["run"], ["chat"], ["batch"]):
+        for shown in (
+            "--device",
+            "[default: auto]",
+            "[default: medium]",
+            "--temperature",
+            "--seed",
+        ):
+            assert shown in flat, (command, shown)
+
+
+def test_browser_flags_are_one_definition(app):
+    """``tools`` and the agent commands take the same browser flags, with the same defaults."""
+
+    def browser_lines(*command: str) -> list[str]:
+        flat = " ".join(invoke(app, *command, "-h").stdout.split())
+        return [flat[flat.index(flag) :][:60] for flag in ("--search-backend", "--corpus")]
+
+    assert browser_lines("tools", "list") == browser_lines("run") == browser_lines("batch")
+
+
+class SpyEngine(ReplayEngine):
+    """A replay engine that remembers how it was opened and the sampling it was asked for."""
+
+    opened: list[dict] = []
+    sampling: list[tuple] = []
+
+    def generate(self, prompt, *, temperature=0.0, seed=None, **kwargs):
+        SpyEngine.sampling.append((temperature, seed))
+        return super().generate(prompt, temperature=temperature, seed=seed, **kwargs)
+
+
+@pytest.fixture
+def spy_engine(monkeypatch):
+    SpyEngine.opened, SpyEngine.sampling = [], []
+
+    def fake_open(spec, **kwargs):
+        SpyEngine.opened.append(kwargs)
+        return SpyEngine(Path(spec.removeprefix("replay:")))
+
+    monkeypatch.setattr(components, "open_engine", fake_open)
+    return SpyEngine
+
+
+def test_device_temperature_and_seed_reach_the_engine(app, replay_file, harmony, spy_engine,
+                                                      tmp_path, monkeypatch):  # fmt: skip
+    model = f"replay:{replay_file(*[harmony.final('ok')] * 4)}"
+    sampling = ["--device", "cpu", "--temperature", "0.7", "--seed", "5", "--tools", ""]
+    assert invoke(app, "run", "q", "--model", model, *sampling).exit_code == 0
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"id": 1, "task": "q"}\n')
+    out = tmp_path / "out.jsonl"
+    assert (
+        invoke(app, "batch", str(tasks), "-o", str(out), "--model", model, *sampling).exit_code == 0
+    )
+    assert invoke(app, "chat", "--model", model, *sampling, input="q\n").exit_code == 0
+    resumed = invoke(app, "sessions", "resume", "last", "--model", model, "--device", "cuda:1",
+                     input="q\n")  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    assert [o["device"] for o in spy_engine.opened] == ["cpu", "cpu", "cpu", "cuda:1"]
+    assert spy_engine.sampling[:3] == [(0.7, 5)] * 3
+    monkeypatch.setenv("OSSA_DEVICE", "cuda")
+    assert invoke(app, "run", "q", "--model", model, "--tools", "").exit_code == 0
+    assert spy_engine.opened[-1]["device"] == "cuda"
+    monkeypatch.delenv("OSSA_DEVICE")
+    assert invoke(app, "run", "q", "--model", model, "--tools", "").exit_code == 0
+    assert spy_engine.opened[-1]["device"] == "auto"
+
+
+def test_a_typed_flag_beats_the_config_file_but_a_default_does_not(app, ossa_home, replay_file,
+                                                                   harmony):  # fmt: skip
+    ossa_home.mkdir(parents=True, exist_ok=True)
+    (ossa_home / "config.toml").write_text('effort = "high"\n')
+    replay = f"replay:{replay_file(harmony.final('ok'), harmony.final('ok'))}"
+    efforts = []
+    for flags in ([], ["--effort", "medium"]):
+        out = invoke(app, "run", "q", "--model", replay, "--tools", "", "--json", *flags)
+        efforts.append(json.loads(out.stdout)["messages"][0]["content"][0]["reasoning_effort"])
+    assert efforts == ["High", "Medium"]
+
+
+def test_chat_starts_with_the_message_given(app, replay_file, harmony):
+    replay = replay_file(harmony.final("Hello there."))
+    out = invoke(app, "chat", "hi from the command line", "--model", f"replay:{replay}",
+                 "--tools", "", input="")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "Hello there." in out.stdout
+    session = json.loads(invoke(app, "sessions", "list", "--json").stdout)[-1]
+    assert session["title"] == "hi from the command line"
+    assert f"ossa sessions resume {session['id']}" in out.stdout  # how to come back
+
+
+def test_run_joins_piped_input_to_the_task(app, replay_file, harmony):
+    replay = replay_file(harmony.final("ok"))
+    out = invoke(app, "run", "Summarize this:", "--model", f"replay:{replay}", "--tools", "",
+                 "--json", input="line one\nline two\n")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["messages"][1]["content"][0]["text"] == (
+        "Summarize this:\n\nline one\nline two\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind", "message"),
+    [
+        (["", "--model", "replay:x"], 2, "usage", "the task is empty"),
+        (["   "], 2, "usage", "the task is empty"),
+        (["q", "--effort", "extreme"], 2, "usage", "effort must be one of low, medium, high"),
+        (["q", "--model", "replay:/nonexistent.jsonl"], 1, "model", "cannot read replay file"),
+        (["q", "--model", "replay:{replay}", "--tools", "teleport"], 1, "tools", "unknown tool"),
+        (["q", "--model", "replay:{replay}", "--search-backend", "bing"], 1, "tools", "bing"),
+    ],
+)
+def test_run_json_writes_one_object_for_every_error(app, replay_file, harmony, args, code, kind,
+                                                    message):  # fmt: skip
+    replay = replay_file(harmony.final("ok"))
+    args = [a.format(replay=replay) for a in args]
+    out = invoke(app, "run", *args, "--json")
+    assert out.exit_code == code
+    data = json.loads(out.stdout)
+    jsonschema.validate(data, RESULT_SCHEMA)
+    assert data["status"] == "error"
+    assert data["errors"][0]["kind"] == kind
+    assert message in data["errors"][0]["message"]
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ")
+    plain = invoke(app, "run", *args)  # without --json: only the one line
+    assert (plain.exit_code, plain.stdout) == (code, "")
+    assert plain.stderr.startswith("error: ") and message in plain.stderr
+
+
+def test_batch_counts_failures_and_a_rerun_retries_them(app, replay_file, harmony, tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"id": 1, "task": "a"}\n{"id": 2, "task": "b"}\n{"id": 3}\n')
+    results = tmp_path / "deep" / "results.jsonl"
+    one_answer = replay_file(harmony.final("A"))  # task 2 finds the replay used up: an error
+    first = invoke(app, "batch", str(tasks), "-o", str(results), "--model", f"replay:{one_answer}",
+                   "--tools", "")  # fmt: skip
+    assert first.exit_code == 1
+    assert "3 task(s): 1 completed (0 in earlier runs), 2 failed (2, 3;" in first.stderr
+    two_answers = replay_file(harmony.final("B"), harmony.final("never"))
+    tasks.write_text('{"id": 1, "task": "a"}\n{"id": 2, "task": "b"}\n')
+    second = invoke(app, "batch", str(tasks), "-o", str(results), "--model",
+                    f"replay:{two_answers}", "--tools", "")  # fmt: skip
+    assert second.exit_code == 0, second.output
+    assert "2 task(s): 2 completed (1 in earlier runs), 0 failed" in second.stderr
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["id"], r["status"]) for r in records] == [
+        (1, "completed"), (2, "error"), (3, "error"), (2, "completed")
+    ]  # fmt: skip
+    assert records[-1]["answer"] == "B"  # the latest line for an id is its result
+
+
+def test_config_show_prints_valid_toml_and_bad_env_names_the_variable(app, ossa_home, monkeypatch):
+    ossa_home.mkdir(parents=True, exist_ok=True)
+    (ossa_home / "config.toml").write_text(
+        'instructions = "Be \\"brief\\"."\n[mcp_servers.notes]\ncommand = "python"\n'
+    )
+    monkeypatch.setenv("OSSA_SEED", "3")
+    shown = invoke(app, "config", "show")
+    assert shown.exit_code == 0
+    assert "null" not in shown.stdout
+    table = tomllib.loads(shown.stdout)
+    assert table["instructions"] == 'Be "brief".'
+    assert table["seed"] == 3
+    assert table["mcp_servers"] == {"notes": {"command": "python"}}
+    assert "searxng_url" not in table  # unset: commented out
+    monkeypatch.setenv("OSSA_MAX_STEPS", "lots")
+    bad = invoke(app, "config", "show")
+    assert bad.exit_code == 2
+    assert bad.stderr == "error: OSSA_MAX_STEPS: max_steps must be an integer, not 'lots'\n"
+
+
+def test_resume_uses_absolute_paths_and_shows_the_conversation(app, replay_file, harmony,
+                                                               tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.chdir(ROOT)
+    first = replay_file(harmony.call("browser.search", '{"query": "MXFP4"}'), harmony.final("one"))
+    ran = invoke(app, "run", "first question", "--model", f"replay:{first}", "--tools", "browser",
+                 "--corpus", "examples/corpus")  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    session = json.loads(invoke(app, "sessions", "list", "--json").stdout)[-1]
+    meta = json.loads((tmp_path / "home" / "sessions" / f"{session['id']}.jsonl").read_text()
+                      .splitlines()[0])  # fmt: skip
+    assert meta["corpus"] == str(CORPUS)
+    monkeypatch.chdir(tmp_path)  # elsewhere, the corpus is still found
+    second = replay_file(harmony.call("browser.search", '{"query": "MXFP4"}'), harmony.final("two"))
+    out = invoke(app, "sessions", "resume", "last", "--model", f"replay:{second}",
+                 input="second question\n")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    earlier, now = out.stdout.split("ossa chat ·", 1)
+    assert "first question" in earlier and "one" in earlier  # the earlier conversation
+    assert "mxfp4" in now.lower() and "two" in now
+    assert f"ossa sessions resume {session['id']}" in now
+
+
+def test_sessions_list_json_and_rm(app, replay_file, harmony):
+    for answer in ("a", "b"):
+        replay = replay_file(harmony.final(answer))
+        assert invoke(app, "run", f"task {answer}", "--model", f"replay:{replay}",
+                      "--tools", "").exit_code == 0  # fmt: skip
+    listed = json.loads(invoke(app, "sessions", "list", "--json").stdout)
+    assert [s["title"] for s in listed] == ["task a", "task b"]
+    assert listed[0]["messages"] == 4
+    kept = invoke(app, "sessions", "rm", listed[0]["id"], input="n\n")
+    assert kept.exit_code == 0 and "nothing deleted" in kept.stdout
+    assert invoke(app, "sessions", "rm", listed[0]["id"], input="y\n").exit_code == 0
+    assert invoke(app, "sessions", "rm", "last", "--yes").exit_code == 0
+    assert json.loads(invoke(app, "sessions", "list", "--json").stdout) == []
+    missing = invoke(app, "sessions", "rm", "nope", "--yes")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: no session 'nope'") and missing.stderr.count("\n") == 1
+
+
+def test_help_in_chat_shows_the_argument_hints(app, replay_file, harmony):
+    out = invoke(app, "chat", "--model", f"replay:{replay_file(harmony.final('x'))}",
+                 "--tools", "", input="/help\n")  # fmt: skip
+    assert "/effort [low|medium|high]" in out.stdout
+    assert "/tools [a,b]" in out.stdout and "/reasoning [on|off]" in out.stdout
+
+
+def test_save_and_export_expand_home_create_folders_and_honour_the_format(app, replay_file,
+                                                                         harmony, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    replay = replay_file(harmony.final("The **answer**."))
+    out = invoke(app, "chat", "--model", f"replay:{replay}", "--tools", "",
+                 input="q\n/save ~/notes/chat.md\n/save /dev/null/x.md\n")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert (
+        "## Assistant\n\nThe **answer**." in (tmp_path / "user" / "notes" / "chat.md").read_text()
+    )
+    assert "error: cannot write /dev/null/x.md" in out.stdout  # the chat went on
+    target = tmp_path / "missing" / "dir"
+    assert invoke(app, "sessions", "export", "last", "-o", str(target / "x.md")).exit_code == 0
+    assert (target / "x.md").read_text().startswith("## User\n\nq")
+    assert (
+        invoke(app, "sessions", "export", "last", "-f", "md", "-o", str(target / "x.txt")).exit_code
+        == 0
+    )
+    assert (target / "x.txt").read_text().startswith("## User\n\nq")
+    assert (
+        invoke(
+            app, "sessions", "export", "last", "-f", "json", "-o", str(target / "y.md")
+        ).exit_code
+        == 0
+    )
+    assert json.loads((target / "y.md").read_text())["messages"][1]["role"] == "user"
+    assert invoke(app, "sessions", "export", "last", "-f", "md").stdout.startswith("## User")
+    blocked = invoke(app, "sessions", "export", "last", "-o", str(target / "x.md" / "y.md"))
+    assert blocked.exit_code == 1
+    assert blocked.stderr.startswith("error: cannot write") and blocked.stderr.count("\n") == 1
+
+
+def test_python_m_ossa_reports_user_errors_in_one_line(ossa_home):
+    env = {**os.environ, "OSSA_HOME": str(ossa_home), "PYTHONPATH": str(ROOT)}
+    version = subprocess.run([sys.executable, "-m", "ossa", "--version"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert version.stdout == f"ossa {ossa.__version__}\n"
+    missing = subprocess.run([sys.executable, "-m", "ossa", "sessions", "show", "nope"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: no session 'nope'")
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    empty = subprocess.run([sys.executable, "-m", "ossa", "run", ""], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (empty.returncode, empty.stderr.count("\n")) == (2, 1)

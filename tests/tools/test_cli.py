@@ -107,3 +107,22 @@ def test_python_calls_share_one_sandbox_session():
     result = invoke("call", "--json", "--no-plugins", "python", "x = 20", "python", "x + 22")
     assert result.exit_code == 0
     assert json.loads(result.output)[1][0]["content"][0]["text"] == "42"
+
+
+def test_call_with_invalid_json_is_refused_in_one_line(corpus):
+    result = runner.invoke(
+        app, ["tools", "call", "--no-plugins", "--corpus", str(corpus),
+              "browser.search", '{"query": "tides"}', "browser.open", "{id: 0"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout == ""  # refused before any call ran
+    assert result.stderr.startswith("error: the arguments for browser.open are not valid JSON")
+    assert result.stderr.count("\n") == 1
+
+
+def test_tools_take_the_browser_settings_from_the_config(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("OSSA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OSSA_CORPUS", str(corpus))  # one settings path: config, OSSA_*, flags
+    result = invoke("call", "--no-plugins", "browser.search", '{"query": "tides"}')
+    assert result.exit_code == 0
+    assert "Tides" in result.output
