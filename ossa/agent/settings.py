@@ -27,7 +27,6 @@ import platformdirs
 from ossa.errors import UsageError
 
 EFFORTS = ("low", "medium", "high")
-KNOWN_TOOLS = ("browser", "python")
 
 
 class ConfigError(UsageError):

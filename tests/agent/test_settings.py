@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 
 import pytest
-
-import os
-import tomllib
 
 from ossa.agent.settings import (
     ConfigError,

@@ -14,7 +14,9 @@ runner = CliRunner()
 
 
 def test_exec_json_runs_snippets_in_one_session() -> None:
-    done = runner.invoke(app, ["sandbox", "exec", "--json", "--timeout", "5", "x = 6", "print('hi'); x * 7"])
+    done = runner.invoke(
+        app, ["sandbox", "exec", "--json", "--timeout", "5", "x = 6", "print('hi'); x * 7"]
+    )
     assert done.exit_code == 0, done.output
     results = json.loads(done.stdout)
     assert [r["result"] for r in results] == [None, "42"]
@@ -23,7 +25,9 @@ def test_exec_json_runs_snippets_in_one_session() -> None:
 
 
 def test_exec_text_shows_errors_and_exits_nonzero() -> None:
-    done = runner.invoke(app, ["sandbox", "exec", "--timeout", "2", "1 + 1", "import time; time.sleep(30)"])
+    done = runner.invoke(
+        app, ["sandbox", "exec", "--timeout", "2", "1 + 1", "import time; time.sleep(30)"]
+    )
     assert done.exit_code == 1
     assert "[1]" in done.stdout and "2" in done.stdout
     assert "[2]" in done.stdout and "timed_out" in done.stdout
