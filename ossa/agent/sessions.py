@@ -111,14 +111,20 @@ class SessionStore:
         self.root = root
 
     def create(self, meta: dict[str, Any]) -> Session:
-        self.root.mkdir(parents=True, exist_ok=True)
-        now = datetime.now(UTC)
-        session_id = f"{now:%Y%m%d-%H%M%S-%f}"  # sorts by creation time
-        while (self.root / f"{session_id}.jsonl").exists():
+        """A new session file whose first record is ``meta``."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
             now = datetime.now(UTC)
-            session_id = f"{now:%Y%m%d-%H%M%S-%f}"
-        session = Session(self.root / f"{session_id}.jsonl")
-        session._write({"kind": "meta", "id": session_id, "created": now.isoformat(), **meta})
+            session_id = f"{now:%Y%m%d-%H%M%S-%f}"  # sorts by creation time
+            while (self.root / f"{session_id}.jsonl").exists():
+                now = datetime.now(UTC)
+                session_id = f"{now:%Y%m%d-%H%M%S-%f}"
+            session = Session(self.root / f"{session_id}.jsonl")
+            session._write({"kind": "meta", "id": session_id, "created": now.isoformat(), **meta})
+        except OSError as exc:
+            raise SessionError(
+                f"cannot create a session in {self.root}: {exc.strerror or exc} (OSSA_HOME moves it)"
+            ) from None
         return session
 
     def open(self, session_id: str) -> Session:

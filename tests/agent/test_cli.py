@@ -737,3 +737,15 @@ def test_python_m_ossa_reports_user_errors_in_one_line(ossa_home):
     empty = subprocess.run([sys.executable, "-m", "ossa", "run", ""], env=env,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert (empty.returncode, empty.stderr.count("\n")) == (2, 1)
+
+
+def test_an_unwritable_data_dir_is_one_line(app, replay_file, harmony, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("OSSA_HOME", str(tmp_path / "file"))  # a file, not a directory
+    replay = replay_file(harmony.final("ok"))
+    out = invoke(app, "run", "q", "--model", f"replay:{replay}", "--tools", "", "--json")
+    assert out.exit_code == 1
+    assert json.loads(out.stdout)["errors"][0]["kind"] == "session"
+    assert (
+        out.stderr.startswith("error: cannot create a session in") and out.stderr.count("\n") == 1
+    )

@@ -164,8 +164,11 @@ def _line_reader() -> Callable[[], str]:
     from prompt_toolkit.history import FileHistory
 
     history = settings_module.data_dir() / "history"
-    history.parent.mkdir(parents=True, exist_ok=True)
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    try:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        session: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
+    except OSError:  # an unwritable data dir costs the history, not the chat
+        session = PromptSession()
     return lambda: session.prompt("› ")
 
 

@@ -54,13 +54,14 @@ def run(
         text = task_text(task, sys.stdin)
         stage = "model"
         engine = open_model(settings)
+        stage = "session"
+        session = session_store().create(session_meta(settings))
         stage = "tools"
         toolbox = agent_tools(settings)
     except OssaError as exc:
         if json_output:
             typer.echo(json.dumps(failed_result(stage, str(exc)), ensure_ascii=False))
         raise
-    session = session_store().create(session_meta(settings))
     agent = Agent(engine, toolbox, settings, session=session)
     view = TerminalView(Console(stderr=True), show_reasoning=settings.show_reasoning)
     try:
