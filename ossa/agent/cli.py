@@ -175,9 +175,10 @@ def _slash(line: str, agent: Agent, cfg: Settings, view: TerminalView, console: 
         console.print(f"reasoning: {'shown' if view.show_reasoning else 'hidden'}")
     elif name == "/new":
         _close(agent.toolbox)  # a fresh browser page stack and python sandbox too
-        agent.session = _store().create(_meta(cfg, effort=agent.effort))
-        agent.messages = []
-        agent.reconfigure(effort=agent.effort, toolbox=_toolbox(cfg, exit_on_error=False))
+        agent.reset(
+            session=_store().create(_meta(cfg, effort=agent.effort)),
+            toolbox=_toolbox(cfg, exit_on_error=False),
+        )
         console.print(f"new session {agent.session.id}")
     elif name == "/save":
         if arg:
@@ -511,6 +512,7 @@ def sessions_resume(
         cfg,
         session=session,
         messages=transcript.messages,
+        tokens=transcript.tokens,
     )
     _chat_loop(agent, cfg)
 

@@ -42,11 +42,14 @@ def test_replay_file_errors_name_the_line(tmp_path: Path):
         open_engine(f"replay:{empty}")
 
 
-def test_serialized_engine_reports_each_threads_own_call(replay_file):
+def test_serialized_engine_reports_each_calls_own_usage(replay_file):
     shared = SerializedEngine(ReplayEngine(replay_file("<|return|>")))
-    list(shared.generate([5, 6], max_tokens=4))
-    assert shared.stats.prefilled_tokens == 2
-    assert shared.stats.generated_tokens == 1
+    generation = shared.generate([5, 6], max_tokens=4)
+    assert list(generation) == [
+        load_harmony_encoding().encode("<|return|>", allowed_special="all")[0]
+    ]
+    assert generation.usage.prefilled_tokens == 2
+    assert generation.usage.generated_tokens == 1
 
 
 @pytest.fixture(scope="module")

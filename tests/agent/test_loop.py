@@ -21,7 +21,7 @@ from ossa.agent.events import (
 from ossa.agent.loop import MAX_REPAIRS, Agent
 from ossa.agent.sessions import SessionStore
 from ossa.agent.settings import Settings
-from ossa.harmony import Role
+from ossa.harmony import Message, Role
 from ossa.tools import build_toolbox
 
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "corpus"
@@ -74,7 +74,7 @@ def test_browser_search_open_and_cited_answer(replay_file, harmony):
     assert "microscaling" in finished[0].output
     assert "16 bytes plus" in finished[1].output
     assert end(events).status == "completed"
-    assert end(events).steps == 2
+    assert end(events).tool_calls == 2
     # the citation is resolved to the opened page's URL in what the user sees ...
     assert (CORPUS / "mxfp4.md").resolve().as_uri() in end(events).answer
     # ... while the conversation keeps the model's own text
@@ -167,7 +167,7 @@ def test_step_limit_leaves_a_consistent_conversation(replay_file, harmony):
     )
     events = turn(agent, "loop forever")
     assert end(events).status == "max_steps"
-    assert end(events).steps == 2
+    assert end(events).tool_calls == 2
     assert agent.messages[-1].author.role == Role.TOOL  # every call has its answer
 
 
@@ -282,21 +282,39 @@ def test_effort_change_is_recorded_and_resumes(replay_file, harmony, tmp_path):
 
 
 def test_context_budget_shortens_old_tool_outputs(replay_file, harmony):
-    search = harmony.call("browser.search", '{"query": "gpt-oss MXFP4 harmony"}')
-    replay = replay_file(
-        search, harmony.final("one"), search, harmony.final("two"), harmony.final("three")
+    """Old tool outputs the model still sees are shortened first.
+
+    Function results come back on ``commentary`` and stay in the prompt (the browser's come
+    back on ``analysis`` and leave it with the reasoning once a turn is answered). The window
+    is sized from the conversation itself, one token short for the third turn: a fixed size
+    made the test depend on the checkout's path, which search results show in their URLs.
+    """
+
+    def notes(topic: str) -> str:
+        """Notes on a topic."""
+        return f"{topic}: " + "a long line of notes " * 40
+
+    call = (
+        "<|channel|>commentary to=functions.notes <|constrain|>json<|message|>"
+        '{"topic": "gpt-oss"}<|call|>'
     )
-    engine = ReplayEngine(replay, context_length=900)
-    agent = Agent(engine, corpus_toolbox(), Settings(max_tokens=200))
+    replay = replay_file(
+        call, harmony.final("one"), call, harmony.final("two"), harmony.final("three")
+    )
+    engine = ReplayEngine(replay)
+    toolbox = build_toolbox([], functions=[notes], plugins=False)
+    agent = Agent(engine, toolbox, Settings(max_tokens=200))
     assert end(turn(agent, "first")).status == "completed"
     assert end(turn(agent, "second")).status == "completed"
+    third = Message.from_role_and_content(Role.USER, "third")
+    engine.context_length = len(agent.render([*agent.messages, third])) - 1 + 200
     events = turn(agent, "third")
     assert end(events).status == "completed"
     assert any(isinstance(e, Notice) and "shortened" in e.message for e in events)
     prompt_text = agent.encoding.decode(engine.prompts[-1])
     assert "output shortened" in prompt_text
     assert "third" in prompt_text  # the current turn is intact
-    assert all(len(p) <= 900 - 200 for p in engine.prompts)
+    assert len(engine.prompts[-1]) <= engine.context_length - 200
 
 
 def test_context_budget_error_when_the_current_turn_cannot_fit(replay_file, harmony):
