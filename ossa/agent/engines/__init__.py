@@ -13,6 +13,7 @@ An engine factory is called as ``factory(target, device=…, dtype=…, threads=
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
@@ -37,9 +38,11 @@ GROUP = "ossa.engines"
 ENGINES = {"replay": "ossa.agent.engines.replay:ReplayEngine.open"}
 LOCAL = "ossa.agent.engines.local:open_local"
 
+log = logging.getLogger(__name__)
+
 
 class SerializedEngine:
-    """One engine shared by threads: a generation holds a lock until it ends or is closed."""
+    """One engine shared by threads: a generation holds it until the stream ends or is closed."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -53,14 +56,33 @@ class SerializedEngine:
         except BaseException:
             self._lock.release()
             raise
-        return Generation(self._locked(inner), inner.usage)
+        return Generation(_Held(inner, self._lock), inner.usage)
 
-    def _locked(self, inner: Generation) -> Iterator[int]:
+
+class _Held:
+    """The tokens of a generation that releases ``lock`` once, when it ends or is closed."""
+
+    def __init__(self, inner: Generation, lock: threading.Lock) -> None:
+        self._inner = inner
+        self._lock: threading.Lock | None = lock
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
         try:
-            yield from inner
-        finally:
-            inner.close()
-            self._lock.release()
+            return next(self._inner)
+        except BaseException:  # the end of the stream (StopIteration) or its failure
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            try:
+                self._inner.close()
+            finally:
+                lock.release()
 
 
 def schemes(*, plugins: bool = True) -> list[str]:
@@ -73,7 +95,10 @@ def open_engine(
 ) -> Engine:
     """``SCHEME:TARGET`` for a registered engine; a checkpoint directory or a Hugging Face id."""
     scheme, sep, target = spec.partition(":")
-    entry = registry.find(GROUP, ENGINES).entries.get(scheme) if sep else None
+    found = registry.find(GROUP, ENGINES)
+    for reason in found.refused:
+        log.warning("refused %s", reason)
+    entry = found.entries.get(scheme) if sep else None
     if entry is None:
         entry, target = EntryPoint("local", LOCAL, GROUP), spec
     try:
