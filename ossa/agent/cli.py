@@ -471,12 +471,11 @@ def sessions_show(
     """A session's conversation, or with --prompt the rendered harmony text."""
     transcript = _open_session(session_id).load()
     if prompt:
-        from ossa.harmony import Conversation, Role, load_harmony_encoding
+        from ossa.agent.context import Context
+        from ossa.harmony import load_harmony_encoding
 
         encoding = load_harmony_encoding()
-        tokens = encoding.render_conversation_for_completion(
-            Conversation.from_messages(transcript.messages), Role.ASSISTANT
-        )
+        tokens = Context(encoding, transcript.messages, transcript.tokens).render()
         typer.echo(encoding.decode(tokens))
         return
     show_messages(Console(), transcript.messages, show_reasoning=reasoning)
