@@ -246,16 +246,29 @@ class Agent:
             return Step(number, Outcome.TRUNCATED)
         turn.model_calls += 1
         completion = _Completion(self.encoding, self._answer_filter(), room)
+        stopped = yield from self._stream(prompt, completion)
+        turn.generated += len(completion.tokens)
+        if stopped is not None:
+            return Step(number, stopped, completion.usage)
+        outcome = yield from self._conclude(completion, turn, number)
+        return Step(number, outcome, completion.usage)
+
+    def _stream(self, prompt: list[int], completion: _Completion) -> Iterator[Event]:
+        """Run the engine into ``completion``; returns the outcome if it did not finish.
+
+        Only ``generate`` and its token stream are guarded: their failure ends the turn.
+        """
         try:
             generation = self.engine.generate(
-                prompt, stop=self._stop, max_tokens=room, **self.sampling
+                prompt, stop=self._stop, max_tokens=completion.room, **self.sampling
             )
         except KeyboardInterrupt:
             self._interrupted.set()
-            return Step(number, Outcome.INTERRUPTED)
+            return Outcome.INTERRUPTED
         except Exception as exc:  # the engine could not start this call
             yield Error("engine", f"{type(exc).__name__}: {exc}")
-            return Step(number, Outcome.ENGINE_ERROR)
+            return Outcome.ENGINE_ERROR
+        completion.usage = generation.usage
         failure = None
         try:
             for event in completion.stream(_engine_tokens(generation)):
@@ -268,22 +281,22 @@ class Agent:
             self._interrupted.set()
         finally:
             generation.close()
-            turn.generated += len(completion.tokens)
-        usage = generation.usage
         if failure is not None:
             yield Error("engine", f"{type(failure).__name__}: {failure}")
-            return Step(number, Outcome.ENGINE_ERROR, usage)
-        if self._interrupted.is_set():
-            return Step(number, Outcome.INTERRUPTED, usage)
+            return Outcome.ENGINE_ERROR
+        return Outcome.INTERRUPTED if self._interrupted.is_set() else None
+
+    def _conclude(self, completion: _Completion, turn: _Turn, number: int) -> Iterator[Event]:
+        """Keep what the finished completion said and act on it; returns the outcome."""
         parsed = completion.finish()
         outcome = parsed.outcome
-        tokens = self.context.split(completion.tokens, len(parsed.messages))
         if outcome is Outcome.MALFORMED:
             turn.repairs += 1
             if turn.repairs > MAX_REPAIRS:
                 yield Error("malformed", f"the model's output could not be used: {parsed.error}")
-                return Step(number, Outcome.UNUSABLE, usage)
+                return Outcome.UNUSABLE
             yield Notice(f"malformed model output ({parsed.error}); asking the model again")
+        tokens = self.context.split(completion.tokens, len(parsed.messages))
         for message, exact in zip(parsed.messages[: parsed.kept], tokens, strict=False):
             self._append(message, exact)
         if outcome is Outcome.MALFORMED:
@@ -292,11 +305,11 @@ class Agent:
             turn.tool_calls += 1
             yield from self._call_tool(parsed.messages[-1], number)
             if self._interrupted.is_set():
-                outcome = Outcome.INTERRUPTED
+                return Outcome.INTERRUPTED
         else:  # ANSWER or TRUNCATED
             yield from parsed.events
             turn.answer = parsed.answer
-        return Step(number, outcome, usage)
+        return outcome
 
     def _prompt(self) -> tuple[list[int], str]:
         limit = self.engine.context_length - min(self.max_tokens, self.engine.context_length // 4)
@@ -411,7 +424,8 @@ class _Completion:
         self.parser = StreamableParser(encoding, Role.ASSISTANT, strict=False)
         self.filter = answer_filter
         self.stop = frozenset(encoding.stop_tokens_for_assistant_actions())
-        self.room = room  # the most tokens the engine was allowed to generate
+        self.room = room  # the most tokens the engine may generate
+        self.usage = Stats()  # the engine call's own, once it started
         self.tokens: list[int] = []  # as generated
         self.answer: list[str] = []  # final text already emitted, filtered
 
