@@ -1,12 +1,20 @@
-"""Prefill work of an agent conversation: ossa's prefix reuse vs re-prefilling every call.
+"""Prefill work of an agent conversation: exact completion tokens vs re-rendered completions.
 
-The reference gpt-oss ``chat.py`` (Triton) and the Responses API's transformers backend
-prefill the whole conversation on every model call. ossa renders the whole conversation too,
-but its engine keeps the KV cache of the common prefix. This script records the prompts of a
-real agent run (the README's demo, browser on the local corpus, replayed completions), then
-feeds them to a tiny random-weight gpt-oss checkpoint both ways and prints a table.
+An engine's KV cache holds each completion as generated. ossa keeps those tokens in the
+conversation (``ossa.agent.context``), so within a turn each model call prefills only what
+is new: the tool's output and the message headers. Re-rendering completions from their
+parsed messages (what ossa did before, and what a harmony renderer gives) writes a tool
+call's ``to=`` before the channel where gpt-oss writes it after, so the prompt leaves the
+cache at every tool call; harmony's as-implemented dropping rule also brings an answered
+turn's reasoning back during the next turn's tool calls.
 
-    python bench/agent_prefix_reuse.py [--turns 3]
+The script runs the README's demo conversation (browser on the local corpus, completions
+replayed as gpt-oss writes them) both ways, prints per model call what the replay engine's
+cache model reused and prefilled against the new tokens, then feeds both prompt sequences to
+a tiny random-weight gpt-oss checkpoint (completions teacher-forced, as if sampled) to time
+the prefill the local engine really does.
+
+    python bench/agent_prefix_reuse.py [--turns 3] [--no-model]
 """
 
 from __future__ import annotations
@@ -18,69 +26,118 @@ from pathlib import Path
 
 from ossa.agent.engines import ReplayEngine, open_engine
 from ossa.agent.loop import Agent
-from ossa.model import synth
+from ossa.harmony import Conversation, Message, Role
 from ossa.tools import build_toolbox
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+#: One turn: search, open, answer, written as gpt-oss writes them (``to=`` after the channel).
+CALLS = [
+    "<|channel|>analysis<|message|>Search first.<|end|><|start|>assistant<|channel|>analysis"
+    ' to=browser.search <|constrain|>json<|message|>{"query": "MXFP4 block"}<|call|>',
+    "<|channel|>analysis<|message|>Open it.<|end|><|start|>assistant<|channel|>analysis"
+    ' to=browser.open <|constrain|>json<|message|>{"id": 0}<|call|>',
+    "<|channel|>analysis<|message|>Answer.<|end|><|start|>assistant<|channel|>final"
+    "<|message|>17 bytes 【1†L4-L6】.<|return|>",
+]
 
-def record_prompts(turns: int, workdir: Path) -> list[list[int]]:
-    """The prompt of every model call in a ``turns``-turn conversation with browser calls."""
-    calls = [
-        '<|channel|>analysis<|message|>Search first.<|end|><|start|>assistant<|channel|>analysis to=browser.search <|constrain|>json<|message|>{"query": "MXFP4 block"}<|call|>',
-        '<|channel|>analysis<|message|>Open it.<|end|><|start|>assistant<|channel|>analysis to=browser.open <|constrain|>json<|message|>{"id": 0}<|call|>',
-        "<|channel|>analysis<|message|>Answer.<|end|><|start|>assistant<|channel|>final<|message|>17 bytes 【1†L4-L6】.<|return|>",
-    ]
-    replay = workdir / "bench.jsonl"
-    replay.write_text("".join(json.dumps({"completion": c}) + "\n" for c in calls * turns))
+
+class RerenderingAgent(Agent):
+    """The agent as it was: every prompt re-rendered from parsed messages by harmony."""
+
+    def render(self, messages: list[Message] | None = None) -> list[int]:
+        convo = Conversation.from_messages(self.messages if messages is None else messages)
+        return self.encoding.render_conversation_for_completion(convo, Role.ASSISTANT)
+
+
+def run(agent_class: type[Agent], turns: int, workdir: Path) -> ReplayEngine:
+    """A ``turns``-turn conversation with browser calls; the engine keeps prompts and usage."""
+    replay = workdir / f"{agent_class.__name__}.jsonl"
+    replay.write_text("".join(json.dumps({"completion": c}) + "\n" for c in CALLS * turns))
     engine = ReplayEngine(replay)
     toolbox = build_toolbox(
         ["browser"], search_backend="local", corpus_dir=str(EXAMPLES / "corpus"), plugins=False
     )
-    agent = Agent(engine, toolbox, start_date="2026-11-28")
+    agent = agent_class(engine, toolbox, start_date="2026-11-28")
     for turn in range(turns):
         list(agent.run(f"Question {turn + 1}: how many bytes does an MXFP4 block take?"))
     toolbox.close()
-    return engine.prompts
+    return engine
 
 
-def prefill(checkpoint: Path, prompts: list[list[int]], *, reuse: bool) -> dict[str, float]:
-    totals = {"prefilled": 0, "reused": 0, "seconds": 0.0}
-    engine = open_engine(str(checkpoint))
-    for prompt in prompts:
-        if not reuse:
-            engine = open_engine(str(checkpoint))  # a fresh cache: what re-prefilling costs
-        list(engine.generate(prompt, max_tokens=1))
-        totals["prefilled"] += engine.stats.prefilled_tokens
-        totals["reused"] += engine.stats.reused_tokens
-        totals["seconds"] += engine.stats.prefill_s
-    return totals
+def per_call(engine: ReplayEngine, completions: list[list[int]]) -> list[dict[str, int | str]]:
+    """Per model call: reused and prefilled, and the new tokens where a call continues a turn.
+
+    A turn's later calls continue its previous call: their new tokens are the prompt beyond
+    the previous prompt and completion (tool output and headers). A turn's first call starts
+    from the user's message, after the previous turn's reasoning was dropped.
+    """
+    rows = []
+    for n, (prompt, usage) in enumerate(zip(engine.prompts, engine.calls, strict=True)):
+        continues = n % len(CALLS) != 0
+        seen = engine.prompts[n - 1] + completions[n - 1] if continues else []
+        extends = continues and prompt[: len(seen)] == seen
+        rows.append(
+            {
+                "call": f"{n // len(CALLS) + 1}.{n % len(CALLS) + 1}",
+                "prompt": len(prompt),
+                "reused": usage.reused_tokens,
+                "prefilled": usage.prefilled_tokens,
+                "new": len(prompt) - len(seen) if extends else "-",
+            }
+        )
+    return rows
+
+
+def local_prefill(checkpoint: Path, engine: ReplayEngine, completions: list[list[int]]):
+    """Prefilled prompt tokens and seconds on the local engine, completions teacher-forced."""
+    local = open_engine(str(checkpoint))
+    prefilled, seconds = 0, 0.0
+    for prompt, completion in zip(engine.prompts, completions, strict=True):
+        generation = local.generate(prompt + completion[:-1], max_tokens=1)
+        list(generation)
+        # the completion's tokens are decoded in a real run: count only the prompt's prefill
+        prefilled += generation.usage.prefilled_tokens - (len(completion) - 1)
+        seconds += generation.usage.prefill_s
+    return prefilled, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--no-model", action="store_true", help="skip the tiny checkpoint")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        prompts = record_prompts(args.turns, work)
-        checkpoint = synth.write_checkpoint(work / "tiny", "tiny", layout="original")
-        rows = {
-            "re-prefill every call (gpt-oss chat.py / transformers)": prefill(
-                checkpoint, prompts, reuse=False
-            ),
-            "ossa (whole conversation, prefix reuse)": prefill(checkpoint, prompts, reuse=True),
+        engines = {
+            "exact": run(Agent, args.turns, work),
+            "re-rendered": run(RerenderingAgent, args.turns, work),
         }
-    total = sum(len(p) for p in prompts)
-    print(
-        f"{args.turns} turns, {len(prompts)} model calls, {total} prompt tokens in all (tiny random checkpoint, CPU)\n"
-    )
-    print(f"| {'strategy':<56} | prefilled | reused | prefill s |")
-    print(f"|{'-' * 58}|-----------|--------|-----------|")
-    for name, row in rows.items():
+        encoding = engines["exact"]._encoding
+        completions = [encoding.encode(c, allowed_special="all") for c in CALLS * args.turns]
+        tables = {name: per_call(engine, completions) for name, engine in engines.items()}
         print(
-            f"| {name:<56} | {row['prefilled']:>9} | {row['reused']:>6} | {row['seconds']:>9.2f} |"
+            f"{args.turns} turns x {len(CALLS)} model calls (replay engine: its cache holds every prompt and completion)\n"
         )
+        header = "| call | exact: prompt | reused | prefilled | new | re-rendered: prompt | reused | prefilled |"
+        print(header)
+        print("".join(c if c == "|" else "-" for c in header))
+        for exact, old in zip(tables["exact"], tables["re-rendered"], strict=True):
+            print(
+                f"| {exact['call']:>4} | {exact['prompt']:>13} | {exact['reused']:>6} "
+                f"| {exact['prefilled']:>9} | {exact['new']:>3} | {old['prompt']:>19} "
+                f"| {old['reused']:>6} | {old['prefilled']:>9} |"
+            )
+        total = {name: sum(int(r["prefilled"]) for r in rows) for name, rows in tables.items()}
+        print(f"\nprefilled in all: exact {total['exact']}, re-rendered {total['re-rendered']}")
+        if not args.no_model:
+            from ossa.model import synth
+
+            checkpoint = synth.write_checkpoint(work / "tiny", "tiny", layout="original")
+            print("\ntiny random checkpoint, local engine, CPU (prompt tokens prefilled, seconds):")
+            for name, engine in engines.items():
+                prefilled, seconds = local_prefill(checkpoint, engine, completions)
+                print(f"  {name:<12} {prefilled:>6} tokens {seconds:>7.2f} s")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ for event in agent.run("How many bytes does one MXFP4 block take?"):
 """
 
 from ossa.agent.engines import EngineError, ReplayEngine, open_engine
-from ossa.agent.loop import Agent
+from ossa.agent.events import TurnStatus
+from ossa.agent.loop import Agent, Outcome, Step
 from ossa.agent.sessions import Session, SessionStore
 from ossa.agent.settings import Settings, load_config
 
@@ -15,9 +16,12 @@ __all__ = [
     "Agent",
     "Settings",
     "EngineError",
+    "Outcome",
     "ReplayEngine",
     "Session",
     "SessionStore",
+    "Step",
+    "TurnStatus",
     "load_config",
     "open_engine",
 ]

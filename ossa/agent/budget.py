@@ -1,6 +1,8 @@
 """Fit a conversation into the context window before it is rendered.
 
-Near the limit, in this order:
+The agent passes the messages the model sees (the reasoning of answered turns, with the
+browser's results that came back on ``analysis``, is already left out). Near the limit, in
+this order:
 
 1. tool outputs from earlier turns are shortened to a head plus a marker, oldest first;
 2. earlier turns are left out whole, oldest first;

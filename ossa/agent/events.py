@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
+
+
+class TurnStatus(StrEnum):
+    """Why a turn ended (a string in JSON; ``ossa run`` maps each to an exit status)."""
+
+    COMPLETED = "completed"
+    MAX_STEPS = "max_steps"  # the model-call limit (setting ``max_steps``) was reached
+    MAX_TOKENS = "max_tokens"  # the token limit or the context window cut the answer
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,10 @@ class FinalDelta(Event):
 
 @dataclass(frozen=True)
 class ToolCallStarted(Event):
-    """The model addressed a tool; ``arguments`` is the message text (JSON or code)."""
+    """The model addressed a tool; ``arguments`` is the message text (JSON or code).
+
+    ``step`` is the number of the turn's step (its model call) that made the call.
+    """
 
     type: ClassVar[str] = "tool_call_started"
     step: int
@@ -86,7 +100,7 @@ class Error(Event):
 
 @dataclass(frozen=True)
 class Usage(Event):
-    """Token counts for the turn, from the engine's statistics."""
+    """Token counts for the turn: the sum of each model call's own usage."""
 
     type: ClassVar[str] = "usage"
     prompt_tokens: int = 0
@@ -97,16 +111,24 @@ class Usage(Event):
 
 @dataclass(frozen=True)
 class TurnEnd(Event):
-    """The turn is over: ``status`` is one of :data:`STATUSES`; ``answer`` has resolved links."""
+    """The turn is over; ``answer`` has resolved links.
+
+    A turn is a sequence of steps, one model call each: ``model_calls`` counts them (the
+    ``max_steps`` setting bounds it), ``tool_calls`` the tool calls they made.
+    """
 
     type: ClassVar[str] = "turn_end"
-    status: str
+    status: TurnStatus
     answer: str = ""
-    steps: int = 0
+    model_calls: int = 0
+    tool_calls: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TurnStatus(self.status))
 
 
-#: Why a turn ended.
-STATUSES = ("completed", "max_steps", "max_tokens", "interrupted", "error")
+#: Why a turn ended, as the strings JSON carries.
+STATUSES = tuple(s.value for s in TurnStatus)
 
 _TYPES: dict[str, type[Event]] = {
     cls.type: cls
@@ -124,10 +146,15 @@ _TYPES: dict[str, type[Event]] = {
 }
 
 
+#: Fields renamed since transcripts were first written: (event type, old name) -> new name.
+_RENAMED = {("turn_end", "steps"): "tool_calls"}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event written by :meth:`Event.to_dict`."""
+    """Rebuild an event written by :meth:`Event.to_dict` (by this or an earlier version)."""
     fields = dict(data)
     kind = fields.pop("type", None)
     if kind not in _TYPES:
         raise ValueError(f"unknown event type {kind!r}")
+    fields = {_RENAMED.get((kind, name), name): value for name, value in fields.items()}
     return _TYPES[kind](**fields)

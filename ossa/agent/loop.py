@@ -1,26 +1,33 @@
-"""The agent loop: render the conversation, stream a completion, run tool calls, repeat.
+"""The agent loop: a turn is a sequence of steps, each one model call and what it leads to.
 
-One :meth:`Agent.run` call is one user turn. It appends the user message, then for each step
-renders the whole conversation (the engine reuses the common prefix of its KV cache), streams
-the completion through the tolerant harmony parser while emitting events, and either runs the
-tool call the completion ends with or finishes on the final answer. Analysis is dropped by
-harmony's own rendering rule. Everything appended is also written to the session transcript.
+One :meth:`Agent.run` call is one user turn. It appends the user message, then runs steps
+until one ends the turn. A step renders the prompt (:class:`~ossa.agent.context.Context`
+keeps every completion's tokens as generated, so the engine prefills only what is new),
+streams a completion through the tolerant harmony parser while yielding events, and then
+runs the tool call the completion ends with, or takes its final answer. Each step returns a
+:class:`Step` whose :class:`Outcome` decides, through one table (:data:`TURN_STATUS`),
+whether the turn goes on and with which :class:`~ossa.agent.events.TurnStatus` it ends.
 
 Robustness: a malformed completion gets a short corrective message and another try (bounded),
-a tool failure is a tool message (the toolbox never raises), an engine error ends the turn
-with an ``error`` event, and an interrupt (Ctrl-C or :meth:`Agent.interrupt`) discards the
-half-generated completion or answers the running tool call, so the conversation stays valid.
+a tool failure is a tool message (the toolbox never raises), an engine failure (``generate``
+or its token stream raising) ends the turn with an ``error`` event, and an interrupt (Ctrl-C
+or :meth:`Agent.interrupt`) discards the half-generated completion or answers the running
+tool call, so the conversation stays valid. Only the engine is guarded: a bug in the parser
+or a tool filter is a bug, and keeps its traceback. Everything appended is also written to
+the session transcript, with the generated tokens, so a resumed session renders the same.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from ossa.agent import budget
+from ossa.agent.context import Context, Tokens
 from ossa.agent.events import (
     CommentaryDelta,
     Error,
@@ -31,11 +38,11 @@ from ossa.agent.events import (
     ToolCallFinished,
     ToolCallStarted,
     TurnEnd,
+    TurnStatus,
     Usage,
 )
 from ossa.agent.settings import EFFORTS, Settings
 from ossa.harmony import (
-    Conversation,
     DeveloperContent,
     Message,
     ReasoningEffort,
@@ -44,7 +51,9 @@ from ossa.harmony import (
     SystemContent,
     load_harmony_encoding,
 )
-from ossa.tools.base import message_text, tool_message
+from ossa.model.stats import Generation, Stats
+from ossa.tools.base import AnswerFilter, message_text, tool_message
+from ossa.tools.toolbox import AnswerFilters
 
 if TYPE_CHECKING:
     from ossa.agent.engines import Engine
@@ -53,6 +62,48 @@ if TYPE_CHECKING:
 
 #: Corrective retries per turn before a malformed completion ends the turn with an error.
 MAX_REPAIRS = 2
+
+
+class Outcome(StrEnum):
+    """What one step came to."""
+
+    TOOL_CALL = "tool_call"  # the completion called a tool, which answered
+    ANSWER = "answer"  # a final answer
+    TRUNCATED = "truncated"  # the token limit or the context window cut the completion
+    MALFORMED = "malformed"  # unusable output; the model was told so and tries again
+    UNUSABLE = "unusable"  # still malformed after MAX_REPAIRS corrections
+    STEP_LIMIT = "step_limit"  # the turn already made ``max_steps`` model calls
+    CONTEXT_FULL = "context_full"  # the current turn alone does not fit the context window
+    ENGINE_ERROR = "engine_error"  # the engine failed to start or during its stream
+    INTERRUPTED = "interrupted"  # the user stopped the generation or the tool call
+
+
+#: The one rule for how a turn goes on: None continues, a status ends the turn.
+TURN_STATUS: dict[Outcome, TurnStatus | None] = {
+    Outcome.TOOL_CALL: None,
+    Outcome.MALFORMED: None,
+    Outcome.ANSWER: TurnStatus.COMPLETED,
+    Outcome.TRUNCATED: TurnStatus.MAX_TOKENS,
+    Outcome.STEP_LIMIT: TurnStatus.MAX_STEPS,
+    Outcome.UNUSABLE: TurnStatus.ERROR,
+    Outcome.CONTEXT_FULL: TurnStatus.ERROR,
+    Outcome.ENGINE_ERROR: TurnStatus.ERROR,
+    Outcome.INTERRUPTED: TurnStatus.INTERRUPTED,
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """The typed result of one step: its outcome and its model call's own usage."""
+
+    number: int
+    outcome: Outcome
+    usage: Stats = field(default_factory=Stats)
+
+    @property
+    def status(self) -> TurnStatus | None:
+        """How the turn ends after this step; None: it goes on."""
+        return TURN_STATUS[self.outcome]
 
 
 class Agent:
@@ -65,13 +116,16 @@ class Agent:
         settings: Settings | None = None,
         *,
         session: Session | None = None,
-        messages: list[Message] | None = None,
+        messages: Sequence[Message] | None = None,
+        tokens: Sequence[Tokens] | None = None,
         start_date: str | None = None,
     ) -> None:
+        """``messages`` (and the ``tokens`` a transcript kept with them) resume a conversation."""
         settings = settings or Settings()
         self.engine = engine
         self.toolbox = toolbox
         self.instructions = settings.instructions
+        #: Model calls per turn (the ``max_steps`` setting: one step is one model call).
         self.max_steps = settings.max_steps
         self.max_tokens = settings.max_tokens
         self.sampling = {
@@ -85,12 +139,17 @@ class Agent:
         self._stop = self.encoding.stop_tokens_for_assistant_actions()
         self._interrupted = threading.Event()
         self._start_date = start_date or date.today().isoformat()
-        self.messages: list[Message] = []
-        if messages:
-            self.messages = list(messages)
-        else:
+        #: The steps of the last (or running) turn.
+        self.steps: list[Step] = []
+        self.context = Context(self.encoding, messages or (), tokens if messages else None)
+        if not messages:
             for message in self._header():
                 self._append(message)
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation so far (the header, then every turn's messages)."""
+        return self.context.messages
 
     # -- settings that change the system/developer messages ------------------------------
 
@@ -103,14 +162,19 @@ class Agent:
         self._effort = effort
         self.toolbox = toolbox
         header = self._header()
-        self.messages[: budget.leading_header_length(self.messages)] = header
+        self.context.replace_header(header)
         if self.session is not None:
             self.session.replace_header(header)
 
-    def reset(self, session: Session | None = None) -> None:
-        """Start over (``/new``): only the header, recorded in ``session``."""
+    def reset(self, *, session: Session | None, toolbox: Toolbox | None) -> None:
+        """Start over (``/new``): a new transcript, the given tools, only the header messages.
+
+        The caller closes the old toolbox; engine, effort and limits stay as they are.
+        """
         self.session = session
-        self.messages = []
+        self.toolbox = toolbox
+        self.steps = []
+        self.context = Context(self.encoding)
         for message in self._header():
             self._append(message)
 
@@ -150,90 +214,110 @@ class Agent:
         recorder.flush()
 
     def _turn(self) -> Iterator[Event]:
-        usage = dict.fromkeys(_STAT_NAMES, 0)
-        calls = generated = repairs = steps = 0
-        answer = ""
-        status = "completed"
+        self.steps = []
+        turn = _Turn()
         while True:
-            if calls >= self.max_steps:
-                status = "max_steps"
+            step = yield from self._step(turn)
+            self.steps.append(step)
+            if step.status is not None:
                 break
-            try:
-                prompt, notice = self._prompt()
-            except budget.ContextBudgetError as exc:
-                yield Error("context", str(exc))
-                status = "error"
-                break
-            if notice:
-                yield Notice(notice)
-            room = min(self.max_tokens - generated, self.engine.context_length - len(prompt))
-            if room <= 0:
-                status = "max_tokens"
-                break
-            calls += 1
-            completion = _Completion(self.encoding, self._citations(), room)
-            events = None
-            try:
-                events = completion.stream(self._generate(prompt, room))
-                for event in events:
-                    yield event
-                    if self._interrupted.is_set():
-                        break
-            except KeyboardInterrupt:
-                self._interrupted.set()
-            except Exception as exc:  # any engine failure ends the turn cleanly
-                yield Error("engine", f"{type(exc).__name__}: {exc}")
-                status = "error"
-                break
-            finally:
-                if events is not None:
-                    events.close()
-                    for name in _STAT_NAMES:  # the engine's stats describe its last call
-                        usage[name] += int(getattr(self.engine.stats, name, 0))
-                generated += completion.tokens
-            if self._interrupted.is_set():
-                status = "interrupted"
-                break
-            outcome = completion.finish()
-            if outcome.kind == "tool":
-                for message in outcome.messages:
-                    self._append(message)
-                steps += 1
-                yield from self._call_tool(outcome.messages[-1], steps)
-                if self._interrupted.is_set():
-                    status = "interrupted"
-                    break
-            elif outcome.kind in ("final", "truncated"):
-                for message in outcome.messages:
-                    self._append(message)
-                yield from outcome.events
-                answer = outcome.answer
-                status = "completed" if outcome.kind == "final" else "max_tokens"
-                break
-            else:  # malformed
-                repairs += 1
-                if repairs > MAX_REPAIRS:
-                    yield Error(
-                        "malformed", f"the model's output could not be used: {outcome.error}"
-                    )
-                    status = "error"
-                    break
-                yield Notice(f"malformed model output ({outcome.error}); asking the model again")
-                for message in outcome.messages:
-                    self._append(message)
-                self._append(_corrective(outcome.error))
-        yield _usage(usage, calls)
-        yield TurnEnd(status=status, answer=answer, steps=steps)
+        yield turn.usage_event(self.steps)
+        yield TurnEnd(
+            status=step.status,
+            answer=turn.answer,
+            model_calls=turn.model_calls,
+            tool_calls=turn.tool_calls,
+        )
 
-    def _generate(self, prompt: list[int], room: int) -> Iterator[int]:
-        return self.engine.generate(prompt, stop=self._stop, max_tokens=room, **self.sampling)
+    def _step(self, turn: _Turn) -> Iterator[Event]:
+        """One model call and the tool call it may end with; returns the :class:`Step`."""
+        number = len(self.steps) + 1
+        if turn.model_calls >= self.max_steps:
+            return Step(number, Outcome.STEP_LIMIT)
+        try:
+            prompt, notice = self._prompt()
+        except budget.ContextBudgetError as exc:
+            yield Error("context", str(exc))
+            return Step(number, Outcome.CONTEXT_FULL)
+        if notice:
+            yield Notice(notice)
+        room = min(self.max_tokens - turn.generated, self.engine.context_length - len(prompt))
+        if room <= 0:
+            return Step(number, Outcome.TRUNCATED)
+        turn.model_calls += 1
+        completion = _Completion(self.encoding, self._answer_filter(), room)
+        stopped = yield from self._stream(prompt, completion)
+        turn.generated += len(completion.tokens)
+        if stopped is not None:
+            return Step(number, stopped, completion.usage)
+        outcome = yield from self._conclude(completion, turn, number)
+        return Step(number, outcome, completion.usage)
+
+    def _stream(self, prompt: list[int], completion: _Completion) -> Iterator[Event]:
+        """Run the engine into ``completion``; returns the outcome if it did not finish.
+
+        Only ``generate`` and its token stream are guarded: their failure ends the turn.
+        """
+        try:
+            generation = self.engine.generate(
+                prompt, stop=self._stop, max_tokens=completion.room, **self.sampling
+            )
+        except KeyboardInterrupt:
+            self._interrupted.set()
+            return Outcome.INTERRUPTED
+        except Exception as exc:  # the engine could not start this call
+            yield Error("engine", f"{type(exc).__name__}: {exc}")
+            return Outcome.ENGINE_ERROR
+        completion.usage = generation.usage
+        failure = None
+        try:
+            for event in completion.stream(_engine_tokens(generation)):
+                yield event
+                if self._interrupted.is_set():
+                    break
+        except _EngineFailure as exc:
+            failure = exc.__cause__
+        except KeyboardInterrupt:
+            self._interrupted.set()
+        finally:
+            generation.close()
+        if failure is not None:
+            yield Error("engine", f"{type(failure).__name__}: {failure}")
+            return Outcome.ENGINE_ERROR
+        return Outcome.INTERRUPTED if self._interrupted.is_set() else None
+
+    def _conclude(self, completion: _Completion, turn: _Turn, number: int) -> Iterator[Event]:
+        """Keep what the finished completion said and act on it; returns the outcome."""
+        parsed = completion.finish()
+        outcome = parsed.outcome
+        if outcome is Outcome.MALFORMED:
+            turn.repairs += 1
+            if turn.repairs > MAX_REPAIRS:
+                yield Error("malformed", f"the model's output could not be used: {parsed.error}")
+                return Outcome.UNUSABLE
+            yield Notice(f"malformed model output ({parsed.error}); asking the model again")
+        tokens = self.context.split(completion.tokens, len(parsed.messages))
+        for message, exact in zip(parsed.messages[: parsed.kept], tokens, strict=False):
+            self._append(message, exact)
+        if outcome is Outcome.MALFORMED:
+            self._append(_corrective(parsed.error))
+        elif outcome is Outcome.TOOL_CALL:
+            turn.tool_calls += 1
+            yield from self._call_tool(parsed.messages[-1], number)
+            if self._interrupted.is_set():
+                return Outcome.INTERRUPTED
+        else:  # ANSWER or TRUNCATED
+            yield from parsed.events
+            turn.answer = parsed.answer
+        return outcome
 
     def _prompt(self) -> tuple[list[int], str]:
         limit = self.engine.context_length - min(self.max_tokens, self.engine.context_length // 4)
         tokens = self.render()
         if len(tokens) <= limit:  # the usual case: render once, no budget work
             return tokens, ""
-        fitted = budget.fit(self.messages, limit, self.encoding, self._render_length)
+        visible = self.context.visible()  # what the model sees is what has to fit
+        fitted = budget.fit(visible, limit, self.encoding, self._render_length)
         notice = ""
         if fitted.shortened or fitted.dropped:
             notice = (
@@ -243,9 +327,8 @@ class Agent:
         return self.render(fitted.messages), notice
 
     def render(self, messages: list[Message] | None = None) -> list[int]:
-        """The prompt tokens for the next assistant completion."""
-        convo = Conversation.from_messages(self.messages if messages is None else messages)
-        return self.encoding.render_conversation_for_completion(convo, Role.ASSISTANT)
+        """The prompt tokens for the next assistant completion (see :class:`Context`)."""
+        return self.context.render(messages)
 
     def _render_length(self, messages: list[Message]) -> int:
         return len(self.render(messages))
@@ -273,26 +356,62 @@ class Agent:
         output = "\n".join(message_text(r) for r in replies)
         yield ToolCallFinished(step=step, recipient=recipient, arguments=arguments, output=output)
 
-    def _citations(self):
-        browser = getattr(self.toolbox, "browser", None)
-        if browser is None:
-            return None
-        from ossa.tools.browser import CitationStream
+    def _answer_filter(self) -> AnswerFilter:
+        return self.toolbox.answer_filter() if self.toolbox is not None else AnswerFilters([])
 
-        return CitationStream(browser)
-
-    def _append(self, message: Message) -> None:
-        self.messages.append(message)
+    def _append(self, message: Message, tokens: Tokens = None) -> None:
+        self.context.append(message, tokens)
         if self.session is not None:
-            self.session.append_message(message)
+            self.session.append_message(message, tokens=tokens)
 
 
 @dataclass
-class _Outcome:
-    """How one completion ended: ``tool``, ``final``, ``truncated`` or ``malformed``."""
+class _Turn:
+    """What the running turn has used so far."""
 
-    kind: str
+    model_calls: int = 0
+    tool_calls: int = 0
+    generated: int = 0
+    repairs: int = 0
+    answer: str = ""
+
+    def usage_event(self, steps: list[Step]) -> Usage:
+        prefilled = sum(s.usage.prefilled_tokens for s in steps)
+        reused = sum(s.usage.reused_tokens for s in steps)
+        return Usage(
+            prompt_tokens=prefilled + reused,
+            reused_tokens=reused,
+            output_tokens=sum(s.usage.generated_tokens for s in steps),
+            model_calls=self.model_calls,
+        )
+
+
+class _EngineFailure(Exception):
+    """The engine's token stream raised (the cause); nothing else is an engine failure."""
+
+
+def _engine_tokens(generation: Generation) -> Iterator[int]:
+    """The generation's tokens, with its failures told apart from the parser's and ours."""
+    while True:
+        try:
+            token = next(generation)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _EngineFailure from exc
+        yield token
+
+
+@dataclass
+class _Parsed:
+    """A finished completion: how it ended and the messages the conversation keeps.
+
+    ``kept`` messages are appended (a malformed completion's broken last message is not).
+    """
+
+    outcome: Outcome
     messages: list[Message]
+    kept: int
     answer: str = ""
     events: list[Event] = field(default_factory=list)
     error: str = ""
@@ -301,71 +420,65 @@ class _Outcome:
 class _Completion:
     """Feeds one completion's tokens to the parser and turns them into events."""
 
-    def __init__(self, encoding, citations, room: int) -> None:
-        self.encoding = encoding
+    def __init__(self, encoding, answer_filter: AnswerFilter, room: int) -> None:
         self.parser = StreamableParser(encoding, Role.ASSISTANT, strict=False)
-        self.citations = citations
-        self.room = room  # the most tokens the engine was allowed to generate
-        self.tokens = 0
-        self.stopped = False  # ended on a stop token
-        self.answer: list[str] = []  # final text already emitted, links resolved
+        self.filter = answer_filter
+        self.stop = frozenset(encoding.stop_tokens_for_assistant_actions())
+        self.room = room  # the most tokens the engine may generate
+        self.usage = Stats()  # the engine call's own, once it started
+        self.tokens: list[int] = []  # as generated
+        self.answer: list[str] = []  # final text already emitted, filtered
 
     def stream(self, tokens: Iterator[int]) -> Iterator[Event]:
-        stop = set(self.encoding.stop_tokens_for_assistant_actions())
-        try:
-            for token in tokens:
-                self.tokens += 1
-                self.stopped = token in stop
-                self.parser.process(token)  # the tolerant parser never raises
-                delta = self.parser.last_content_delta
-                if delta and self.parser.current_recipient is None:
-                    event = self._delta(self.parser.current_channel, delta)
-                    if event is not None:
-                        yield event
-        finally:
-            if hasattr(tokens, "close"):
-                tokens.close()
+        for token in tokens:
+            self.tokens.append(token)
+            self.parser.process(token)  # the tolerant parser never raises
+            delta = self.parser.last_content_delta
+            if delta and self.parser.current_recipient is None:
+                event = self._delta(self.parser.current_channel, delta)
+                if event is not None:
+                    yield event
 
     def _delta(self, channel: str | None, text: str) -> Event | None:
         if channel == "analysis":
             return ReasoningDelta(text)
         if channel == "commentary":
             return CommentaryDelta(text)
-        text = self.citations.feed(text) if self.citations is not None else text
+        text = self.filter.feed(text)
         self.answer.append(text)
         return FinalDelta(text) if text else None
 
-    def finish(self) -> _Outcome:
+    def finish(self) -> _Parsed:
         self.parser.process_eos()
         messages = list(self.parser.messages)
+        n = len(messages)
         if not messages:
-            return _Outcome("malformed", [], error="no message in the completion")
+            return _Parsed(Outcome.MALFORMED, [], 0, error="no message in the completion")
         last = messages[-1]
-        if not self.stopped and self.tokens >= self.room:
+        stopped = bool(self.tokens) and self.tokens[-1] in self.stop
+        if not stopped and len(self.tokens) >= self.room:
             events = self._flush(last) if last.channel in ("final", None) else []
-            return _Outcome("truncated", messages, answer="".join(self.answer), events=events)
+            return _Parsed(Outcome.TRUNCATED, messages, n, "".join(self.answer), events)
         if last.incomplete:  # the engine ended without a stop token (a replay file, or EOS)
-            return _Outcome("malformed", messages[:-1], error="the completion stopped mid-message")
+            error = "the completion stopped mid-message"
+            return _Parsed(Outcome.MALFORMED, messages, n - 1, error=error)
         if last.recipient is not None:
-            return _Outcome("tool", messages)
+            return _Parsed(Outcome.TOOL_CALL, messages, n)
         if last.channel in ("final", None):
             events = self._flush(last)
-            return _Outcome("final", messages, answer="".join(self.answer), events=events)
-        reason = f"the completion ended on the {last.channel!r} channel without an answer"
-        return _Outcome("malformed", messages, error=reason)
+            return _Parsed(Outcome.ANSWER, messages, n, "".join(self.answer), events)
+        error = f"the completion ended on the {last.channel!r} channel without an answer"
+        return _Parsed(Outcome.MALFORMED, messages, n, error=error)
 
     def _flush(self, final: Message) -> list[Event]:
-        """Text held back by the citation stream, or the whole answer if none streamed."""
-        if not self.answer:  # e.g. a header without <|message|>: nothing was streamed
-            text = message_text(final)
-            text = self.citations.feed(text) if self.citations is not None else text
-            self.answer.append(text)
-            tail = self.citations.flush() if self.citations is not None else ""
-            self.answer.append(tail)
-            return [FinalDelta(text + tail)] if text + tail else []
-        tail = self.citations.flush() if self.citations is not None else ""
-        self.answer.append(tail)
-        return [FinalDelta(tail)] if tail else []
+        """Text the filter held back, or the whole answer if none streamed.
+
+        Nothing streams when the answer had no ``<|message|>`` (a bare refusal, say).
+        """
+        text = "" if self.answer else self.filter.feed(message_text(final))
+        text += self.filter.flush()
+        self.answer.append(text)
+        return [FinalDelta(text)] if text else []
 
 
 def _corrective(error: str) -> Message:
@@ -375,18 +488,6 @@ def _corrective(error: str) -> Message:
         "the final channel."
     )
     return Message.from_role_and_content(Role.DEVELOPER, text)
-
-
-_STAT_NAMES = ("prefilled_tokens", "reused_tokens", "generated_tokens")
-
-
-def _usage(totals: dict[str, int], calls: int) -> Usage:
-    return Usage(
-        prompt_tokens=totals["prefilled_tokens"] + totals["reused_tokens"],
-        reused_tokens=totals["reused_tokens"],
-        output_tokens=totals["generated_tokens"],
-        model_calls=calls,
-    )
 
 
 class _Recorder:

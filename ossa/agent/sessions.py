@@ -5,7 +5,8 @@ A record is one JSON object with a ``kind``:
 - ``meta``: written first (id, creation time, and the settings that define the conversation:
   model, effort, tools, instructions, browser settings, with absolute paths), again when
   they change;
-- ``message``: a harmony message appended to the conversation (openai-harmony's JSON);
+- ``message``: a harmony message appended to the conversation (openai-harmony's JSON), with
+  ``tokens``, the exact tokens it was generated as, for a model's message;
 - ``header``: the leading system/developer messages were rebuilt (``/effort``, ``/tools``);
 - ``event``: an agent event (deltas are written coalesced, one record per message).
 
@@ -41,6 +42,8 @@ class Transcript:
 
     meta: dict[str, Any]
     messages: list[Message] = field(default_factory=list)
+    #: Per message, the tokens it was generated as (None: rendered from the message).
+    tokens: list[list[int] | None] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     skipped_lines: int = 0
 
@@ -81,8 +84,11 @@ class Session:
         """Settings changed mid-session (``/effort``, ``/tools``): later ``meta`` records win."""
         self._write({"kind": "meta", **fields})
 
-    def append_message(self, message: Message) -> None:
-        self._write({"kind": "message", "message": message.to_dict()})
+    def append_message(self, message: Message, *, tokens: list[int] | None = None) -> None:
+        record: dict[str, Any] = {"kind": "message", "message": message.to_dict()}
+        if tokens is not None:
+            record["tokens"] = tokens
+        self._write(record)
 
     def replace_header(self, messages: list[Message]) -> None:
         """The leading system/developer messages were rebuilt (new effort or tools)."""
@@ -184,10 +190,16 @@ def _apply(transcript: Transcript, record: dict[str, Any]) -> None:
     if kind == "meta":
         transcript.meta.update({k: v for k, v in record.items() if k != "kind"})
     elif kind == "message":
-        transcript.messages.append(Message.from_dict(record["message"]))
+        message = Message.from_dict(record["message"])
+        tokens = record.get("tokens")
+        if tokens is not None and not all(type(t) is int for t in tokens):
+            raise ValueError("tokens")
+        transcript.messages.append(message)
+        transcript.tokens.append(tokens)
     elif kind == "header":
         n = leading_header_length(transcript.messages)
         transcript.messages[:n] = [Message.from_dict(m) for m in record["messages"]]
+        transcript.tokens[:n] = [None] * len(record["messages"])
     elif kind == "event":
         transcript.events.append(event_from_dict(record["event"]))
     else:

@@ -13,7 +13,7 @@ from ossa.model.cache import LayerCache, attention_mask
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import ExpertCache, Experts, Rotary, attend, linear, moe, rms_norm
-from ossa.model.stats import Stats
+from ossa.model.stats import Generation, Stats
 
 EXPERT_TENSORS = (
     "mlp1_weight.blocks",
@@ -166,8 +166,8 @@ class Engine:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-    ) -> Iterator[int]:
-        """Yield sampled tokens as they come; a stop token is yielded, then generation ends."""
+    ) -> Generation:
+        """Sampled tokens as they come (a stop token is yielded, then generation ends)."""
         ids = self._check_tokens(list(prompt))
         if max_tokens < 0:
             raise ValueError("max_tokens must be >= 0")
@@ -178,7 +178,9 @@ class Engine:
             gen.seed()
         else:
             gen.manual_seed(seed)
-        return self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen)
+        self.stats = stats = Stats()
+        tokens = self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen, stats)
+        return Generation(tokens, stats)
 
     def _generate(
         self,
@@ -188,8 +190,8 @@ class Engine:
         temperature: float,
         top_p: float,
         gen: torch.Generator,
+        stats: Stats,
     ) -> Iterator[int]:
-        self.stats = stats = Stats()
         t0 = time.perf_counter()
         reused = self._rewind(ids)
         stats.reused_tokens, stats.prefilled_tokens = reused, len(ids) - reused

@@ -9,6 +9,7 @@ exception reach the agent: failures become tool messages the model can read.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 from ossa.harmony import Author, Message, Role, TextContent, ToolNamespaceConfig
 
@@ -33,9 +34,29 @@ class Tool(ABC):
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release what the tool holds (browser cache, sandbox session, server processes)."""
 
+    def answer_filter(self) -> AnswerFilter | None:
+        """A rewrite of the final answer's text for people (the browser resolves citations).
+
+        Called once per completion; the filter sees the answer as it streams. The model's own
+        text stays in the conversation unchanged.
+        """
+        return None
+
     def reply(self, message: Message, text: str, *, author: str | None = None) -> Message:
         """A tool message answering ``message`` (see :func:`tool_message`)."""
         return tool_message(message, text, author=author or message.recipient or self.name)
+
+
+class AnswerFilter(Protocol):
+    """Rewrites streamed answer text; may hold text back until it can decide (``flush``)."""
+
+    def feed(self, text: str) -> str:
+        """The rewritten text that is safe to show now."""
+        ...
+
+    def flush(self) -> str:
+        """Whatever is still held, rewritten, at the end of the answer."""
+        ...
 
 
 def tool_message(message: Message, text: str, *, author: str) -> Message:

@@ -24,10 +24,11 @@ from ossa.harmony import Message, ToolDescription, ToolNamespaceConfig
 from ossa.tools import aio
 from ossa.tools.arguments import ArgumentsError, parse_arguments, prompt_schema
 from ossa.tools.base import Tool, message_text
+from ossa.tools.plugins import BUILTIN_TOOLS
 
 log = logging.getLogger(__name__)
 
-RESERVED_NAMES = frozenset({"browser", "python", "functions", "assistant", "user", "system"})
+RESERVED_NAMES = frozenset({*BUILTIN_TOOLS, "functions", "assistant", "user", "system"})
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 

@@ -1,22 +1,34 @@
-"""Tool plugins: installed packages add tools through the ``ossa.tools`` entry-point group.
+"""Tools by name: the built-ins and installed plugins, loaded through one path.
 
-An entry point loads a :class:`Tool` subclass (instantiated with no arguments), a Tool
-instance, or an ``@ossa.tool`` function. The entry point's name is what ``build_toolbox``
-and ``ossa tools`` select it by. A plugin that fails to load, or whose name would shadow the
-built-in ``browser`` or ``python`` (which the model reaches by those names whatever the
-namespace), is refused with a message saying why, and the other plugins still load.
+The ``ossa.tools`` entry-point group names a :class:`Tool` subclass, a Tool instance or an
+``@ossa.tool`` function; the entry point's name is what ``build_toolbox`` and ``ossa tools``
+select it by. The built-in ``browser`` and ``python`` are entries of the same group, listed
+in :data:`BUILTIN_TOOLS` (see :mod:`ossa.registry`) and loaded by the same :func:`load`, with
+the options the toolbox was given. A plugin that fails to load, or whose name would shadow a
+built-in (which the model reaches by that name whatever the namespace), is refused with a
+message saying why, and the other plugins still load.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
+from typing import Any
 
+from ossa import registry
 from ossa.tools.base import Tool
 from ossa.tools.functions import FunctionTool
 
 GROUP = "ossa.tools"
-BUILTIN_NAMES = frozenset({"browser", "python"})
+#: The built-in tools: the one list of their names (gpt-oss was trained to call them).
+BUILTIN_TOOLS = {
+    "browser": "ossa.tools.browser:BrowserTool",
+    "python": "ossa.tools.python_tool:PythonTool",
+}
+
+
+class NotATool(TypeError):
+    """An entry point that loads something other than a tool."""
 
 
 @dataclass
@@ -28,34 +40,46 @@ class Plugins:
     refused: list[str] = field(default_factory=list)
 
 
+def builtin(name: str, **options: Any) -> Tool:
+    """The built-in tool ``name``, made with ``options`` (imported only now: ddgs, docker)."""
+    tool = load(EntryPoint(name, BUILTIN_TOOLS[name], GROUP), **options)
+    assert isinstance(tool, Tool)
+    return tool
+
+
+def load(ep: EntryPoint, **options: Any) -> Tool | FunctionTool:
+    """What an entry point provides: a Tool class is instantiated with ``options``."""
+    obj = ep.load()
+    if isinstance(obj, type) and issubclass(obj, Tool):
+        obj = obj(**options)
+    if not isinstance(obj, (Tool, FunctionTool)):
+        raise NotATool(f"loads {type(obj).__name__}, not a Tool or an @ossa.tool function")
+    return obj
+
+
 def discover() -> Plugins:
-    """Load every entry point in the ``ossa.tools`` group."""
-    found = Plugins()
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        where = f"plugin {ep.name!r} ({ep.value})"
-        if ep.name in found.tools or ep.name in found.functions:
-            found.refused.append(f"{where}: another plugin already uses the name {ep.name!r}")
+    """Load every installed plugin of the ``ossa.tools`` group (the built-ins load on use)."""
+    found = registry.find(GROUP, BUILTIN_TOOLS)
+    plugins = Plugins(refused=list(found.refused))
+    for name, ep in found.entries.items():
+        if name in found.builtins:
             continue
+        where = f"plugin {name!r} ({ep.value})"
         try:
-            obj = ep.load()
-            if isinstance(obj, type) and issubclass(obj, Tool):
-                obj = obj()
+            obj = load(ep)
+        except NotATool as exc:
+            plugins.refused.append(f"{where}: {exc}")
+            continue
         except Exception as exc:
-            found.refused.append(f"{where}: failed to load: {type(exc).__name__}: {exc}")
+            plugins.refused.append(f"{where}: failed to load: {type(exc).__name__}: {exc}")
             continue
-        if not isinstance(obj, (Tool, FunctionTool)):
-            found.refused.append(
-                f"{where}: loads {type(obj).__name__}, not a Tool or an @ossa.tool function"
-            )
-            continue
-        if clash := sorted({ep.name, obj.name} & BUILTIN_NAMES):
-            found.refused.append(
-                f"{where}: the name {clash[0]!r} belongs to the built-in {clash[0]} tool; "
+        if obj.name in BUILTIN_TOOLS:
+            plugins.refused.append(
+                f"{where}: the name {obj.name!r} belongs to the built-in {obj.name} tool; "
                 "rename the plugin (the model calls the built-in by that name)"
             )
-            continue
-        if isinstance(obj, Tool):
-            found.tools[ep.name] = obj
+        elif isinstance(obj, Tool):
+            plugins.tools[name] = obj
         else:
-            found.functions[ep.name] = obj
-    return found
+            plugins.functions[name] = obj
+    return plugins

@@ -13,16 +13,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ossa.harmony import DeveloperContent, Message, SystemContent
-from ossa.tools.base import Tool, tool_message
+from ossa.tools.base import AnswerFilter, Tool, tool_message
 from ossa.tools.functions import FunctionTool, FunctionTools
-from ossa.tools.plugins import Plugins, discover
+from ossa.tools.plugins import BUILTIN_TOOLS, Plugins, builtin, discover
 
 if TYPE_CHECKING:
     from ossa.tools.browser import BrowserTool
 
 log = logging.getLogger(__name__)
-
-BUILTINS = ("browser", "python")
 
 
 class Toolbox:
@@ -54,6 +52,10 @@ class Toolbox:
             if not t.builtin:
                 base = base.with_tools(t.namespace())
         return base
+
+    def answer_filter(self) -> AnswerFilters:
+        """A fresh filter for one answer: every tool's, in order (none: the text unchanged)."""
+        return AnswerFilters([f for t in self.tools.values() if (f := t.answer_filter())])
 
     def call(self, message: Message) -> list[Message]:
         """The tool messages answering ``message``; failures are tool messages too."""
@@ -90,7 +92,7 @@ class Toolbox:
         functions = self.tools.get("functions")
         user_functions = functions.functions if isinstance(functions, FunctionTools) else {}
         if namespace == "functions":
-            if rest not in user_functions and rest.partition(".")[0] in BUILTINS:
+            if rest not in user_functions and rest.partition(".")[0] in BUILTIN_TOOLS:
                 return self._route(rest)  # functions.browser.search -> browser.search
             return functions, recipient
         if namespace in self.tools:
@@ -128,25 +130,21 @@ def build_toolbox(
     """
     found = discover() if plugins else Plugins()
     fns = [f if isinstance(f, FunctionTool) else FunctionTool(f) for f in functions]
+    options: dict[str, dict[str, Any]] = {
+        "browser": {
+            "backend": search_backend,
+            "searxng_url": searxng_url,
+            "corpus_dir": corpus_dir,
+            "allow_private_network": allow_private_network,
+        },
+        "python": {"sandbox_options": sandbox_options},
+    }
     tools: list[Tool] = []
     if names is None:
-        names = [*BUILTINS, *found.tools, *found.functions]
+        names = [*BUILTIN_TOOLS, *found.tools, *found.functions]
     for name in dict.fromkeys(names):
-        if name == "browser":
-            from ossa.tools.browser import BrowserTool  # imported on use: it pulls in ddgs
-
-            tools.append(
-                BrowserTool(
-                    search_backend,
-                    searxng_url=searxng_url,
-                    corpus_dir=corpus_dir,
-                    allow_private_network=allow_private_network,
-                )
-            )
-        elif name == "python":
-            from ossa.tools.python_tool import PythonTool  # imported on use: it pulls in docker
-
-            tools.append(PythonTool(sandbox_options))
+        if name in BUILTIN_TOOLS:
+            tools.append(builtin(name, **options[name]))
         elif name in found.tools:
             tools.append(found.tools[name])
         elif name in found.functions:
@@ -166,5 +164,23 @@ def _unknown_tool(name: str, found: Plugins) -> str:
     reasons = [r for r in found.refused if r.startswith(f"plugin {name!r}")]
     if reasons:
         return f"tool {name!r} was refused: {reasons[0]}"
-    available = [*BUILTINS, *found.tools, *found.functions]
+    available = [*BUILTIN_TOOLS, *found.tools, *found.functions]
     return f"unknown tool {name!r}; available: {', '.join(available)}"
+
+
+class AnswerFilters:
+    """Answer filters applied in order; what one holds back passes through the next on flush."""
+
+    def __init__(self, filters: list[AnswerFilter]) -> None:
+        self.filters = filters
+
+    def feed(self, text: str) -> str:
+        for f in self.filters:
+            text = f.feed(text)
+        return text
+
+    def flush(self) -> str:
+        text = ""
+        for f in self.filters:
+            text = f.feed(text) + f.flush()
+        return text

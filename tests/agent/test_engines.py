@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from ossa.agent import cli
-from ossa.agent.engines import EngineError, ReplayEngine, SerializedEngine, open_engine
+from ossa.agent import cli, engines
+from ossa.agent.engines import (
+    EngineError,
+    ReplayEngine,
+    SerializedEngine,
+    open_engine,
+    schemes,
+)
 from ossa.agent.loop import Agent
 from ossa.agent.results import RESULT_SCHEMA
 from ossa.agent.settings import Settings
@@ -42,11 +49,14 @@ def test_replay_file_errors_name_the_line(tmp_path: Path):
         open_engine(f"replay:{empty}")
 
 
-def test_serialized_engine_reports_each_threads_own_call(replay_file):
+def test_serialized_engine_reports_each_calls_own_usage(replay_file):
     shared = SerializedEngine(ReplayEngine(replay_file("<|return|>")))
-    list(shared.generate([5, 6], max_tokens=4))
-    assert shared.stats.prefilled_tokens == 2
-    assert shared.stats.generated_tokens == 1
+    generation = shared.generate([5, 6], max_tokens=4)
+    assert list(generation) == [
+        load_harmony_encoding().encode("<|return|>", allowed_special="all")[0]
+    ]
+    assert generation.usage.prefilled_tokens == 2
+    assert generation.usage.generated_tokens == 1
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +105,75 @@ def test_ossa_run_end_to_end_through_the_torch_engine(tiny_checkpoint: Path):
     jsonschema.validate(data, RESULT_SCHEMA)
     assert data["usage"]["output_tokens"] == 3
     assert data["usage"]["prompt_tokens"] > 0
+
+
+def test_serialized_engine_frees_the_engine_when_a_generation_is_closed(replay_file):
+    shared = SerializedEngine(
+        ReplayEngine(replay_file("<|channel|>final<|message|>a b c", "y", "x"))
+    )
+    first = shared.generate([1], max_tokens=10)
+    next(first)
+    first.close()  # an interrupt: the next caller must not wait for the abandoned stream
+    unstarted = shared.generate([1], max_tokens=10)
+    unstarted.close()
+    assert len(list(shared.generate([1], max_tokens=10))) == 1
+
+
+ENGINE_PLUGIN = '''
+class Echo:
+    """An engine plugin: remembers how it was opened."""
+
+    context_length = 64
+
+    def __init__(self, target, **options):
+        self.target, self.options = target, options
+'''
+
+ENGINE_ENTRY_POINTS = """
+[ossa.engines]
+echo = ossa_test_engine:Echo
+replay = ossa_test_engine:Echo
+gone = ossa_test_engine_missing:thing
+"""
+
+
+@pytest.fixture
+def installed_engine(tmp_path, monkeypatch):
+    """An engine plugin installed as pip would leave it: a module and its dist-info."""
+    (tmp_path / "ossa_test_engine.py").write_text(ENGINE_PLUGIN)
+    info = tmp_path / "ossa_test_engine-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ossa-test-engine\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(ENGINE_ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("ossa_test_engine", None)
+
+
+def test_a_plugin_engine_is_opened_by_its_scheme(installed_engine):
+    engine = open_engine("echo:http://127.0.0.1:8080", device="cuda", threads=2)
+    assert type(engine).__name__ == "Echo"
+    assert engine.target == "http://127.0.0.1:8080"  # only the scheme is taken off
+    assert engine.options == {"device": "cuda", "dtype": None, "threads": 2}
+    assert schemes() == ["replay", "echo", "gone"]
+
+
+def test_a_plugin_cannot_take_a_builtin_scheme_and_a_broken_one_says_so(
+    installed_engine, replay_file
+):
+    assert isinstance(open_engine(f"replay:{replay_file('x')}"), ReplayEngine)
+    with pytest.raises(EngineError, match=r"engine 'gone' \(ossa_test_engine_missing:thing\)"):
+        open_engine("gone:x")
+
+
+def test_a_spec_with_no_known_scheme_goes_to_the_local_engine(monkeypatch):
+    monkeypatch.setattr(engines, "LOCAL", "tests.agent.test_engines:_local_stub")
+    assert open_engine("C:/models/gpt-oss", dtype="bfloat16") == (
+        "C:/models/gpt-oss",
+        {"device": "cpu", "dtype": "bfloat16", "threads": None},
+    )
+    assert open_engine("openai/gpt-oss-20b")[0] == "openai/gpt-oss-20b"
+
+
+def _local_stub(spec, **options):
+    return spec, options

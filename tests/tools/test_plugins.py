@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from ossa.harmony import DeveloperContent, Message, Role
-from ossa.tools import build_toolbox
+from ossa.tools import BUILTIN_TOOLS, build_toolbox
 from ossa.tools.plugins import discover
 
 PLUGIN_MODULE = '''
@@ -110,3 +110,20 @@ def test_all_plugins_by_default_and_none_without_plugins(installed_plugin, tmp_p
 def test_selecting_a_refused_plugin_says_why(installed_plugin):
     with pytest.raises(ValueError, match="tool 'number' was refused: .*loads int"):
         build_toolbox(["number"])
+
+
+def test_builtins_are_entries_of_the_same_group_and_their_names_are_taken(tmp_path, monkeypatch):
+    """A plugin entry named like a built-in is refused before anything of it is imported."""
+    info = tmp_path / "ossa_shadow-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ossa-shadow\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ossa.tools]\nbrowser = ossa_shadow_missing:Browser\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = discover()
+    assert found.refused == [
+        "plugin 'browser' (ossa_shadow_missing:Browser): the name 'browser' belongs to the "
+        "built-in browser tool; rename the plugin"
+    ]
+    with build_toolbox(["browser"], search_backend="local", corpus_dir=str(tmp_path)) as box:
+        assert type(box.tools["browser"]).__module__ == "ossa.tools.browser.tool"
+    assert set(BUILTIN_TOOLS) == {"browser", "python"}

@@ -153,3 +153,48 @@ def test_unknown_tool_name_is_a_clear_error():
 def test_bad_sandbox_option_fails_when_building():
     with pytest.raises(ValueError, match="sandbox limits out of range"):
         build_toolbox(["python"], sandbox_options={"timeout": -1}, plugins=False)
+
+
+class Upper(Tool):
+    """A tool whose answer filter upper-cases the answer, holding back a trailing '!'."""
+
+    name = "upper"
+
+    def namespace(self) -> ToolNamespaceConfig:
+        return ToolNamespaceConfig(name=self.name, description="Shouts.", tools=[])
+
+    def call(self, message: Message) -> list[Message]:
+        return [self.reply(message, "ok")]
+
+    def answer_filter(self):
+        return _HoldBang()
+
+
+class _HoldBang:
+    def __init__(self) -> None:
+        self.held = ""
+
+    def feed(self, text: str) -> str:
+        text, self.held = self.held + text, ""
+        if text.endswith("!"):
+            text, self.held = text[:-1], "!"
+        return text.upper()
+
+    def flush(self) -> str:
+        text, self.held = self.held, ""
+        return text + " (checked)" if text else ""
+
+
+def test_answer_filters_chain_in_tool_order_and_flush_through_each_other(tmp_path):
+    box = Toolbox(
+        [
+            Upper(),
+            build_toolbox(
+                ["browser"], search_backend="local", corpus_dir=str(tmp_path), plugins=False
+            ).tools["browser"],
+        ]
+    )
+    answer = box.answer_filter()
+    shown = answer.feed("see 【0†L1】 now!") + answer.feed("") + answer.flush()
+    assert shown == "SEE 【0†L1】 NOW! (checked)"
+    assert Toolbox([]).answer_filter().feed("as is 【0") == "as is 【0"

@@ -144,8 +144,9 @@ class Chat:
     def new(self, arg: str) -> None:
         """A new session with a fresh browser page stack and python sandbox."""
         toolbox, old = agent_tools(self.settings), self.agent.toolbox
-        self.agent.reset(session_store().create(session_meta(self.settings)))
-        self.agent.reconfigure(effort=self.agent.effort, toolbox=toolbox)
+        self.agent.reset(
+            session=session_store().create(session_meta(self.settings)), toolbox=toolbox
+        )
         close(old)
         self.say(f"new session {self.agent.session.id}")
 

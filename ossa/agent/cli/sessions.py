@@ -52,12 +52,11 @@ def sessions_show(
     """A session's conversation, or with --prompt the rendered harmony text."""
     transcript = session_store().open(session_id).load()
     if prompt:
-        from ossa.harmony import Conversation, Role, load_harmony_encoding
+        from ossa.agent.context import Context
+        from ossa.harmony import load_harmony_encoding
 
         encoding = load_harmony_encoding()
-        tokens = encoding.render_conversation_for_completion(
-            Conversation.from_messages(transcript.messages), Role.ASSISTANT
-        )
+        tokens = Context(encoding, transcript.messages, transcript.tokens).render()
         typer.echo(encoding.decode(tokens))
         return
     show_messages(Console(), transcript.messages, show_reasoning=not no_reasoning)
@@ -76,7 +75,12 @@ def sessions_resume(session_id: SessionId, *, flags: SettingFlags) -> None:
     settings = flags.settings(under=transcript.meta)
     engine = open_model(settings)
     agent = Agent(
-        engine, agent_tools(settings), settings, session=session, messages=transcript.messages
+        engine,
+        agent_tools(settings),
+        settings,
+        session=session,
+        messages=transcript.messages,
+        tokens=transcript.tokens,
     )
     chat = Chat(agent, settings)
     show_messages(chat.console, transcript.messages, show_reasoning=settings.show_reasoning)

@@ -16,7 +16,7 @@ from typing import Any
 from ossa.harmony import Message, ToolNamespaceConfig
 from ossa.tools.base import Tool, message_text
 from ossa.tools.browser.backends import BackendError, SearchBackend, get_backend, results_page
-from ossa.tools.browser.citations import normalize_citations
+from ossa.tools.browser.citations import CitationStream, normalize_citations
 from ossa.tools.browser.fetch import Fetcher
 from ossa.tools.browser.page import (
     Page,
@@ -70,6 +70,10 @@ class BrowserTool(Tool):
 
     def namespace(self) -> ToolNamespaceConfig:
         return ToolNamespaceConfig.browser()
+
+    def answer_filter(self) -> CitationStream:
+        """Citations of pages this browser showed become links (see :mod:`.citations`)."""
+        return CitationStream(self)
 
     def close(self) -> None:
         self.fetcher.close()
