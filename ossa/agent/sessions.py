@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ossa import jsontext
 from ossa.agent.budget import leading_header_length
 from ossa.agent.events import Event, event_from_dict
 from ossa.errors import OssaError
@@ -101,7 +102,7 @@ class Session:
         return read_transcript(self.path)
 
     def _write(self, record: dict[str, Any]) -> None:
-        self._write_raw(json.dumps(record, ensure_ascii=False) + "\n")
+        self._write_raw(jsontext.dumps(record) + "\n")
 
     def _write_raw(self, text: str) -> None:
         with self.path.open("a", encoding="utf-8") as f:

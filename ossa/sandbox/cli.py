@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import docker
 import typer
 
+from ossa import jsontext
 from ossa.errors import OssaError
 from ossa.sandbox.container import OWNER_LABEL, owner_alive, remove_orphans, sandbox_containers
 from ossa.sandbox.errors import SandboxError
@@ -93,7 +93,7 @@ def exec_command(
     except SandboxError as exc:
         raise OssaError(str(exc)) from exc
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        typer.echo(jsontext.dumps([r.to_dict() for r in results], indent=2))
     else:
         for index, result in enumerate(results, 1):
             _show(index, result)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ossa import jsontext
 from ossa.agent.cli.components import open_tools
 from ossa.agent.cli.options import BROWSER, SettingFlags, setting_flags
 from ossa.errors import UsageError
@@ -113,7 +114,7 @@ def call_tools(
                 for m in replies:
                     typer.echo(enc.decode(enc.render(m)))
     if as_json:
-        typer.echo(json.dumps(answers, ensure_ascii=False, indent=2))
+        typer.echo(jsontext.dumps(answers, indent=2))
 
 
 def _check_arguments(box: Toolbox, recipient: str, text: str) -> None:

@@ -87,3 +87,40 @@ def test_remove_and_summary(tmp_path: Path):
     assert store.ids() == []
     with pytest.raises(SessionError, match="no session"):
         store.remove(session.id)
+
+
+def test_a_lone_surrogate_in_tool_output_is_kept_in_the_transcript(
+    tmp_path: Path, replay_file, harmony
+):
+    """A cell's repr or a page may carry a lone surrogate: the turn ends normally, nothing lost."""
+    from ossa.agent.engines import ReplayEngine
+    from ossa.agent.loop import Agent
+    from ossa.tools import build_toolbox
+    from ossa.tools.base import message_text
+
+    def odd(key: str) -> str:
+        """Return text with a lone surrogate, as ``repr`` of a broken string can."""
+        return "before \ud800 after"
+
+    replay = replay_file(harmony.call("functions.odd", '{"key": "a"}'), harmony.final("Ok."))
+    store = SessionStore(tmp_path / "sessions")
+    session = store.create({"model": "replay"})
+    toolbox = build_toolbox([], functions=[odd], plugins=False)
+    agent = Agent(ReplayEngine(replay), toolbox, session=session)
+    events = list(agent.run("go"))
+    assert events[-1].status == "completed"
+    loaded = store.open(session.id).load()
+    assert loaded.skipped_lines == 0
+    assert loaded.messages == agent.messages
+    assert any("before \ud800 after" in message_text(m) for m in loaded.messages)
+    session.path.read_bytes().decode("utf-8")  # the file itself is valid UTF-8
+
+
+def test_jsontext_escapes_only_surrogates():
+    from ossa import jsontext
+
+    value = {"k\udfff": ["é 😀 \ud800", 1]}
+    text = jsontext.dumps(value)
+    text.encode("utf-8")
+    assert "é" in text and "😀" in text and "\\ud800" in text and "\\udfff" in text
+    assert json.loads(text) == value

@@ -19,6 +19,7 @@ import typer
 from rich.progress import Progress
 from rich.text import Text
 
+from ossa import jsontext
 from ossa.agent.cli.components import agent_tools, close, open_model, stderr
 from ossa.agent.cli.options import AGENT, BROWSER, MODEL, SettingFlags, setting_flags
 from ossa.agent.engines import Engine, SerializedEngine
@@ -166,7 +167,7 @@ class ResultWriter:
 
     def write(self, result: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            self._append(json.dumps(result, ensure_ascii=False) + "\n")
+            self._append(jsontext.dumps(result) + "\n")
         return result
 
     def _append(self, text: str) -> None:

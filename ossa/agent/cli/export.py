@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 
+from ossa import jsontext
 from ossa.agent.render import conversation_markdown
 from ossa.errors import OssaError
 from ossa.harmony import Message
@@ -23,7 +23,7 @@ def exported(messages: list[Message], fmt: str) -> str:
     if fmt == "md":
         return conversation_markdown(messages)
     body = {"messages": [m.to_dict() for m in messages]}
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(body, indent=2) + "\n"
 
 
 def export_to(messages: list[Message], path: Path, fmt: str | None = None) -> Path:

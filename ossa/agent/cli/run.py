@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import IO, Annotated, Any
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from ossa import jsontext
 from ossa.agent.cli.components import (
     agent_tools,
     close,
@@ -60,7 +60,7 @@ def run(
         toolbox = agent_tools(settings)
     except OssaError as exc:
         if json_output:
-            typer.echo(json.dumps(failed_result(stage, str(exc)), ensure_ascii=False))
+            typer.echo(jsontext.dumps(failed_result(stage, str(exc))))
         raise
     agent = Agent(engine, toolbox, settings, session=session)
     view = TerminalView(Console(stderr=True), show_reasoning=settings.show_reasoning)
@@ -89,7 +89,7 @@ def task_text(task: str | None, stdin: IO[str]) -> str:
 
 def _report(result: dict[str, Any], json_output: bool) -> None:
     if json_output:
-        typer.echo(json.dumps(result, ensure_ascii=False))
+        typer.echo(jsontext.dumps(result))
         return
     if result["answer"]:
         typer.echo(result["answer"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ossa import jsontext
 from ossa.agent.cli.chat import Chat
 from ossa.agent.cli.components import agent_tools, open_model, session_store, stderr
 from ossa.agent.cli.export import Format, export_to, exported
@@ -31,7 +31,7 @@ def sessions_list(
     """The stored sessions, oldest first."""
     summaries = [transcript.summary() for transcript in session_store()]
     if as_json:
-        typer.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
+        typer.echo(jsontext.dumps(summaries, indent=2))
         return
     table = Table("id", "model", "messages", "title")
     for summary in summaries:
