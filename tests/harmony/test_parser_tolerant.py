@@ -1,4 +1,4 @@
-"""Tolerant mode (the default): each recovery of what openai-harmony loses, as a golden test."""
+"""Tolerant mode (``strict=False``, the agent's): each recovery of what openai-harmony loses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from ossa.harmony import Role, StreamableParser, StreamState
 
 def parse(enc, text: str, role: Role | None = Role.ASSISTANT) -> list[dict]:
     tokens = enc.encode(text, allowed_special="all")
-    return [m.to_dict() for m in enc.parse_messages_from_completion_tokens(tokens, role)]
+    return [
+        m.to_dict() for m in enc.parse_messages_from_completion_tokens(tokens, role, strict=False)
+    ]
 
 
 def assistant(text: str, incomplete: bool = False, **header) -> dict:
@@ -141,12 +143,13 @@ def test_headers_from_start(enc, text, expected):
 def test_bad_bytes_become_replacement_characters(enc):
     tokens = [200005, 17196, 200008, 9552, 64, 200007]  # 9552 = space + half a 4-byte sequence
     assert parse_tokens(enc, tokens) == [assistant(" \ufffda", channel="final")]
-    tokens = [200005, 17196, 200008, 64, 201089, 65, 200007]  # an unknown id
-    assert parse_tokens(enc, tokens) == [assistant("ab", channel="final")]
+    tokens = [200005, 17196, 200008, 64, 201089, 65, 200007]  # an unknown id: marked, not dropped
+    assert parse_tokens(enc, tokens) == [assistant("a\ufffdb", channel="final")]
 
 
 def parse_tokens(enc, tokens: list[int]) -> list[dict]:
-    return [m.to_dict() for m in enc.parse_messages_from_completion_tokens(tokens, Role.ASSISTANT)]
+    messages = enc.parse_messages_from_completion_tokens(tokens, Role.ASSISTANT, strict=False)
+    return [m.to_dict() for m in messages]
 
 
 def test_deltas_hold_text_only_and_add_up_to_the_content(enc):
@@ -154,7 +157,7 @@ def test_deltas_hold_text_only_and_add_up_to_the_content(enc):
         "<|channel|>analysis<|message|>🙂 naïve<|reserved_200100|> 日本<|start|>assistant"
         "<|channel|>final<|message|>done 🙂<|return|>"
     )
-    parser = StreamableParser(enc, Role.ASSISTANT)
+    parser = StreamableParser(enc, Role.ASSISTANT, strict=False)
     deltas = []
     seen_states = set()
     for token in enc.encode(text, allowed_special="all"):
@@ -171,7 +174,7 @@ def test_deltas_hold_text_only_and_add_up_to_the_content(enc):
 
 
 def test_utf8_split_across_tokens_waits_for_the_rest(enc):
-    parser = StreamableParser(enc, Role.ASSISTANT)
+    parser = StreamableParser(enc, Role.ASSISTANT, strict=False)
     for token in (200005, 17196, 200008):
         parser.process(token)
     flamingo = enc.tokenizer.encode_ordinary(" 🦩")
@@ -185,7 +188,7 @@ def test_utf8_split_across_tokens_waits_for_the_rest(enc):
 
 
 def test_getters_while_streaming_a_tool_call(enc):
-    parser = StreamableParser(enc, Role.ASSISTANT)
+    parser = StreamableParser(enc, Role.ASSISTANT, strict=False)
     header = "<|channel|>commentary to=functions.browser.open <|constrain|>json<|message|>"
     for token in enc.encode(header + '{"id": 3', allowed_special="all"):
         parser.process(token)

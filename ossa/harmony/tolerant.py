@@ -1,0 +1,232 @@
+"""The tolerant parser: openai-harmony's state machine, recovering where it would raise.
+
+gpt-oss does not always write the grammar. ``TolerantParser`` overrides the strict parser's
+hooks so that it never raises on model output and loses nothing:
+
+* a header without ``<|message|>`` (a refusal), anywhere in the stream, becomes a message
+  whose text is the header's words; a message cut off by the end of the completion is kept
+  with ``incomplete=True``;
+* a forgotten ``<|end|>`` before ``<|start|>`` or ``<|channel|>`` ends the message there;
+  stray stop tokens are skipped; text after ``<|end|>`` without ``<|start|>`` is a new
+  message of the same speaker; other control tokens are never decoded into text;
+* an id outside the vocabulary becomes U+FFFD, as openai-harmony marks it, and the text
+  after it still decodes;
+* headers are read in any order gpt-oss writes them (``parse_header_tolerant``); a word that
+  fits nowhere is kept in the message's ``header_rest``, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ossa.harmony import tokenizer as tk
+from ossa.harmony.builtin_tools import BROWSER_NAME, PYTHON_NAME
+from ossa.harmony.headers import CHANNEL_END, CHANNEL_MARKER, CONSTRAIN_MARKER, ROLE_WORDS, Header
+from ossa.harmony.messages import DEFAULT_CHANNELS, Role
+from ossa.harmony.parser import STOP_TOKENS, StreamableParser, StreamState
+
+if TYPE_CHECKING:
+    from ossa.harmony.encoding import HarmonyEncoding
+
+START_MARKER = "<|start|>"
+# Bare words that name a content type, never a recipient.
+CONTENT_TYPE_WORDS = frozenset({"json", "code"})
+CHANNEL_WORDS = frozenset(DEFAULT_CHANNELS)
+_CONSTRAIN_SPACE = re.compile(re.escape(CONSTRAIN_MARKER) + r"\s*")  # "<|constrain|> json" too
+_CONSTRAINT = re.compile(re.escape(CONSTRAIN_MARKER) + r"\S*")
+# Specials that carry header structure; every other control token is skipped.
+_HEADER_SPECIALS = frozenset({tk.CHANNEL, tk.CONSTRAIN})
+# Specials that can open a message whose "<|start|>role" was left out.
+_MESSAGE_STARTERS = frozenset({tk.CHANNEL, tk.CONSTRAIN, tk.MESSAGE})
+_REPLACEMENT = "\ufffd".encode()
+
+
+class TolerantParser(StreamableParser):
+    """``StreamableParser(encoding, role, strict=False)``: never raises on model output."""
+
+    strict = False
+
+    def __init__(
+        self, encoding: HarmonyEncoding, role: Role | None, *, strict: bool = False
+    ) -> None:
+        super().__init__(encoding, role)
+        self._default_role = self._next_role or Role.ASSISTANT
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def _content_other(self, token: int) -> None:
+        """A control token or unknown id inside content."""
+        self.last_content_delta = None
+        if token == tk.START:  # the message ended without its stop token
+            self._finish()
+            self._start_header(None)
+        elif token == tk.CHANNEL:  # ... and without <|start|>role
+            role = self.current_role
+            self._finish()
+            self._start_header(role)
+            self._header_tokens.append(token)
+        elif not self._tokenizer.is_valid(token):
+            delta = self._pending.decode("utf-8", errors="replace") + "\ufffd"
+            self._pending = b""
+            self._parts.append(delta)
+            self.last_content_delta = delta
+
+    def _header_token(self, token: int) -> None:
+        if token in STOP_TOKENS:
+            self._recover_headerless(incomplete=False)
+        elif token == tk.START:
+            if self._header_text().strip():
+                self._recover_headerless(incomplete=False)
+            self._start_header(self._next_role)
+        elif (
+            0 <= token < tk.FIRST_SPECIAL
+            or token in _HEADER_SPECIALS
+            or not self._tokenizer.is_valid(token)
+        ):
+            self._header_tokens.append(token)
+
+    def _stray_token(self, token: int) -> None:
+        """Text or a header marker with no ``<|start|>``: a new message of the same speaker."""
+        if token in STOP_TOKENS or (
+            self._tokenizer.is_special_token(token) and token not in _MESSAGE_STARTERS
+        ):
+            return
+        self._start_header(self._default_role)
+        if token == tk.MESSAGE:
+            self._end_header()
+        else:
+            self._header_tokens.append(token)
+
+    def _parse_header(self) -> Header:
+        return parse_header_tolerant(self._header_text(), self._next_role, self._default_role)
+
+    def _eos_in_content(self) -> None:
+        self._finish().incomplete = True
+
+    def _eos_in_header(self) -> None:
+        self._recover_headerless(incomplete=True)
+
+    # -- recovery -------------------------------------------------------------------------
+
+    def _header_text(self) -> str:
+        table, valid = self._token_bytes, self._tokenizer.is_valid
+        data = b"".join([table[t] if valid(t) else _REPLACEMENT for t in self._header_tokens])
+        return data.decode("utf-8", errors="replace")
+
+    def _recover_headerless(self, incomplete: bool) -> None:
+        """A header that ended before ``<|message|>``: keep its words as the message text."""
+        text = self._header_text()
+        if text.strip():
+            header, body = recover_headerless(text, self._next_role, self._default_role)
+            self._append(header, body).incomplete = incomplete
+        self._start_header(None)
+        self.state = StreamState.EXPECT_START
+
+
+# -- tolerant headers ---------------------------------------------------------------------
+
+
+def parse_header_tolerant(text: str, role: Role | None, default_role: Role) -> Header:
+    """The header of a message that has ``<|message|>``; never raises, never drops a word.
+
+    The recipient may come before or after the channel (or both); ``<|constrain|>X`` or a
+    bare ``json``/``code`` is the content type, kept as written and never a recipient; a
+    channel name is a channel, never a content type; ``functions.browser.*`` and
+    ``functions.python`` are the built-in tools. Words left over go to ``Header.rest``.
+    """
+    channels, text = _take_channels(text.replace(START_MARKER, " "))
+    role, name, text = _split_role(text, role, default_role, guess_tool=True)
+    recipients: list[str] = []
+    types: list[str] = []
+    bare: list[str] = []
+    rest: list[str] = []
+    for word in _CONSTRAIN_SPACE.sub(" " + CONSTRAIN_MARKER, text).split():
+        if word.startswith("to="):
+            (recipients if len(word) > 3 else rest).append(word[3:] or word)
+        elif word.startswith(CONSTRAIN_MARKER) or word in CONTENT_TYPE_WORDS:
+            types.append(word)
+        elif word in CHANNEL_WORDS:
+            channels.append(word)
+        elif word != role.value:
+            bare.append(word)
+    # gpt-oss sometimes drops the "to=": as openai-harmony reads bare words, a lone one is the
+    # recipient, and of two the last is the content type.
+    if not recipients and bare:
+        if not types and len(bare) > 1:
+            types.append(bare.pop())
+        recipients.append(bare.pop())
+    if not types and bare:
+        types.append(bare.pop())
+    rest += bare + _others(channels) + _others(recipients) + _others(types)
+    return Header(
+        role,
+        name,
+        recipient=builtin_recipient(recipients[0]) if recipients else None,
+        channel=channels[0] if channels else None,
+        content_type=types[0] if types else None,
+        rest=" ".join(rest) if rest else None,
+    )
+
+
+def recover_headerless(text: str, role: Role | None, default_role: Role) -> tuple[Header, str]:
+    """A message that ended before ``<|message|>`` (a refusal): role, channel, then its text."""
+    channels, text = _take_channels(text.replace(START_MARKER, " "))
+    role, name, text = _split_role(text, role, default_role, guess_tool=False)
+    constraint = _CONSTRAINT.search(text)
+    content_type = None
+    if constraint is not None:  # a content type as written; the rest stays text
+        content_type = constraint.group()
+        text = text[: constraint.start()] + text[constraint.end() :]
+    others = _others(channels)
+    header = Header(
+        role,
+        name,
+        channel=channels[0] if channels else None,
+        content_type=content_type,
+        rest=" ".join(others) if others else None,
+    )
+    return header, text.strip()
+
+
+def builtin_recipient(recipient: str) -> str:
+    """``functions.browser.search`` -> ``browser.search``; ``functions.python`` -> ``python``."""
+    if recipient.startswith("functions."):
+        rest = recipient[len("functions.") :]
+        if rest == PYTHON_NAME or rest.startswith(BROWSER_NAME + "."):
+            return rest
+    return recipient
+
+
+def _others(values: list[str]) -> list[str]:
+    """The values after the first that say something else (a repeat loses nothing)."""
+    return [v for v in dict.fromkeys(values[1:]) if v != values[0]] if values else []
+
+
+def _take_channels(text: str) -> tuple[list[str], str]:
+    """Cut out every ``<|channel|>NAME``: the names in order (an empty marker names none)."""
+    names = []
+    pieces = text.split(CHANNEL_MARKER)
+    kept = [pieces[0]]
+    for piece in pieces[1:]:
+        match = CHANNEL_END.search(piece)
+        end = match.start() if match else len(piece)
+        if end:
+            names.append(piece[:end])
+        kept.append(" " + piece[end:])
+    return names, "".join(kept)
+
+
+def _split_role(
+    text: str, role: Role | None, default_role: Role, guess_tool: bool
+) -> tuple[Role, str | None, str]:
+    """Read a leading role word (``assistant``, ``user:alice``, a tool's name) if there is one."""
+    stripped = text.lstrip()
+    word = stripped.split(maxsplit=1)[0] if stripped else ""
+    rest = stripped[len(word) :]
+    base, _, name = word.partition(":")
+    if base in ROLE_WORDS:
+        return Role(base), name or None, rest
+    if guess_tool and role is None and word and not word.startswith(("to=", CONSTRAIN_MARKER)):
+        return Role.TOOL, word, rest  # a tool result's header starts with the tool name
+    return role or default_role, None, text
