@@ -133,38 +133,45 @@ def parse_header_tolerant(text: str, role: Role | None, default_role: Role) -> H
     The recipient may come before or after the channel (or both); ``<|constrain|>X`` or a
     bare ``json``/``code`` is the content type, kept as written and never a recipient; a
     channel name is a channel, never a content type; ``functions.browser.*`` and
-    ``functions.python`` are the built-in tools. Words left over go to ``Header.rest``.
+    ``functions.python`` are the built-in tools. A word that fits nowhere (a second,
+    different channel, recipient or content type, one more bare word, a word with U+FFFD
+    from an unknown id) goes to ``Header.rest`` as written.
     """
     channels, text = _take_channels(text.replace(START_MARKER, " "))
     role, name, text = _split_role(text, role, default_role, guess_tool=True)
-    recipients: list[str] = []
-    types: list[str] = []
+    recipients: list[tuple[str, str]] = []  # (value, the word as written)
+    types: list[tuple[str, str]] = []
     bare: list[str] = []
     rest: list[str] = []
     for word in _CONSTRAIN_SPACE.sub(" " + CONSTRAIN_MARKER, text).split():
-        if word.startswith("to="):
-            (recipients if len(word) > 3 else rest).append(word[3:] or word)
+        if "\ufffd" in word or word == "to=":
+            rest.append(word)
+        elif word.startswith("to="):
+            recipients.append((builtin_recipient(word[3:]), word))
         elif word.startswith(CONSTRAIN_MARKER) or word in CONTENT_TYPE_WORDS:
-            types.append(word)
+            types.append((word, word))
         elif word in CHANNEL_WORDS:
-            channels.append(word)
+            channels.append((word, word))
         elif word != role.value:
             bare.append(word)
     # gpt-oss sometimes drops the "to=": as openai-harmony reads bare words, a lone one is the
     # recipient, and of two the last is the content type.
     if not recipients and bare:
         if not types and len(bare) > 1:
-            types.append(bare.pop())
-        recipients.append(bare.pop())
+            word = bare.pop()
+            types.append((word, word))
+        word = bare.pop()
+        recipients.append((builtin_recipient(word), word))
     if not types and bare:
-        types.append(bare.pop())
+        word = bare.pop()
+        types.append((word, word))
     rest += bare + _others(channels) + _others(recipients) + _others(types)
     return Header(
         role,
         name,
-        recipient=builtin_recipient(recipients[0]) if recipients else None,
-        channel=channels[0] if channels else None,
-        content_type=types[0] if types else None,
+        recipient=_first(recipients),
+        channel=_first(channels),
+        content_type=_first(types),
         rest=" ".join(rest) if rest else None,
     )
 
@@ -173,20 +180,17 @@ def recover_headerless(text: str, role: Role | None, default_role: Role) -> tupl
     """A message that ended before ``<|message|>`` (a refusal): role, channel, then its text."""
     channels, text = _take_channels(text.replace(START_MARKER, " "))
     role, name, text = _split_role(text, role, default_role, guess_tool=False)
-    constraint = _CONSTRAINT.search(text)
-    content_type = None
-    if constraint is not None:  # a content type as written; the rest stays text
-        content_type = constraint.group()
-        text = text[: constraint.start()] + text[constraint.end() :]
-    others = _others(channels)
+    # <|constrain|>X is header, never text: the first is the content type, as written.
+    types = [(word, word) for word in _CONSTRAINT.findall(text)]
+    others = _others(channels) + _others(types)
     header = Header(
         role,
         name,
-        channel=channels[0] if channels else None,
-        content_type=content_type,
+        channel=_first(channels),
+        content_type=_first(types),
         rest=" ".join(others) if others else None,
     )
-    return header, text.strip()
+    return header, _CONSTRAINT.sub("", text).strip()
 
 
 def builtin_recipient(recipient: str) -> str:
@@ -198,23 +202,35 @@ def builtin_recipient(recipient: str) -> str:
     return recipient
 
 
-def _others(values: list[str]) -> list[str]:
-    """The values after the first that say something else (a repeat loses nothing)."""
-    return [v for v in dict.fromkeys(values[1:]) if v != values[0]] if values else []
+def _first(found: list[tuple[str, str]]) -> str | None:
+    return found[0][0] if found else None
 
 
-def _take_channels(text: str) -> tuple[list[str], str]:
-    """Cut out every ``<|channel|>NAME``: the names in order (an empty marker names none)."""
-    names = []
+def _others(found: list[tuple[str, str]]) -> list[str]:
+    """The words after the first that say something else (a repeat loses nothing)."""
+    if not found:
+        return []
+    seen = {found[0][0]}
+    out = []
+    for value, word in found[1:]:
+        if value not in seen:
+            seen.add(value)
+            out.append(word)
+    return out
+
+
+def _take_channels(text: str) -> tuple[list[tuple[str, str]], str]:
+    """Cut out every ``<|channel|>NAME``: (name, as written) in order; an empty one names none."""
+    found = []
     pieces = text.split(CHANNEL_MARKER)
     kept = [pieces[0]]
     for piece in pieces[1:]:
         match = CHANNEL_END.search(piece)
         end = match.start() if match else len(piece)
         if end:
-            names.append(piece[:end])
+            found.append((piece[:end], CHANNEL_MARKER + piece[:end]))
         kept.append(" " + piece[end:])
-    return names, "".join(kept)
+    return found, "".join(kept)
 
 
 def _split_role(
