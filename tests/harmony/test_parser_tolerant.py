@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ossa.harmony import Role, StreamableParser, StreamState
+from ossa.harmony import Message, Role, StreamableParser, StreamState
 
 
 def parse(enc, text: str, role: Role | None = Role.ASSISTANT) -> list[dict]:
@@ -14,11 +14,13 @@ def parse(enc, text: str, role: Role | None = Role.ASSISTANT) -> list[dict]:
     ]
 
 
-def assistant(text: str, incomplete: bool = False, **header) -> dict:
+def assistant(text: str, incomplete: bool = False, header_rest: str | None = None, **header):
     out = {"role": "assistant", "name": None, "content": [{"type": "text", "text": text}]}
     out.update({k: v for k, v in header.items() if v is not None})
     if incomplete:
         out["incomplete"] = True
+    if header_rest is not None:
+        out["header_rest"] = header_rest
     return out
 
 
@@ -200,3 +202,84 @@ def test_getters_while_streaming_a_tool_call(enc):
     parser.process(200012)
     assert parser.state is StreamState.EXPECT_START and parser.current_recipient is None
     assert parser.messages[0].recipient == "browser.open" and not parser.messages[0].incomplete
+
+
+# -- equality, content types, channels, words: nothing changed, merged or lost ----------------
+
+
+def test_an_incomplete_message_equals_the_same_message_built_by_hand(enc):
+    tokens = enc.encode("<|channel|>final<|message|>cut o", allowed_special="all")
+    [parsed] = enc.parse_messages_from_completion_tokens(tokens, Role.ASSISTANT, strict=False)
+    by_hand = Message.from_role_and_content(Role.ASSISTANT, "cut o").with_channel("final")
+    assert parsed.incomplete and not by_hand.incomplete
+    assert parsed == by_hand
+    assert parsed.to_dict() == {**by_hand.to_dict(), "incomplete": True}
+
+
+HEADERS = {
+    "<|constrain|>code after the recipient": (
+        "<|channel|>analysis to=python <|constrain|>code<|message|>1<|call|>",
+        assistant("1", channel="analysis", recipient="python", content_type="<|constrain|>code"),
+    ),
+    "<|constrain|>code in a header without <|message|> is no text": (
+        "<|channel|>analysis <|constrain|>code print(1)<|call|>",
+        assistant("print(1)", channel="analysis", content_type="<|constrain|>code"),
+    ),
+    "a channel name without its marker is the channel, not the content type": (
+        "commentary to=functions.f<|message|>{}<|call|>",
+        assistant("{}", channel="commentary", recipient="functions.f"),
+    ),
+    "a channel name beside the channel is kept, not the content type": (
+        "<|channel|>commentary analysis to=functions.f<|message|>{}<|call|>",
+        assistant("{}", channel="commentary", recipient="functions.f", header_rest="analysis"),
+    ),
+    "a second channel is kept": (
+        "<|channel|>final<|channel|>analysis<|message|>x<|end|>",
+        assistant("x", channel="final", header_rest="<|channel|>analysis"),
+    ),
+    "a word past recipient and content type is kept": (
+        "<|channel|>commentary to=functions.f <|constrain|>json extra<|message|>{}<|call|>",
+        assistant("{}", **CALL, header_rest="extra"),
+    ),
+    "a second recipient is kept as written": (
+        "<|channel|>commentary to=a to=functions.b<|message|>{}<|call|>",
+        assistant("{}", channel="commentary", recipient="a", header_rest="to=functions.b"),
+    ),
+    "a second content type is kept": (
+        "<|channel|>commentary to=functions.f <|constrain|>json code<|message|>{}<|call|>",
+        assistant("{}", **CALL, header_rest="code"),
+    ),
+    "three bare words: openai-harmony's reading, the first kept": (
+        "<|channel|>commentary a b c<|message|>{}<|call|>",
+        assistant("{}", channel="commentary", recipient="b", content_type="c", header_rest="a"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HEADERS))
+def test_header_words_are_placed_or_kept(enc, name):
+    text, expected = HEADERS[name]
+    [message] = parse(enc, text)
+    assert message == expected
+
+
+def test_kept_header_words_travel_in_json_but_do_not_change_equality(enc):
+    tokens = enc.encode(HEADERS["a second channel is kept"][0], allowed_special="all")
+    [parsed] = enc.parse_messages_from_completion_tokens(tokens, Role.ASSISTANT, strict=False)
+    assert parsed.header_rest == "<|channel|>analysis"
+    assert Message.from_dict(parsed.to_dict()).header_rest == "<|channel|>analysis"
+    assert parsed == Message.from_role_and_content(Role.ASSISTANT, "x").with_channel("final")
+
+
+def test_unknown_ids_are_marked_like_openai_harmony_and_the_text_goes_on(enc):
+    parser = StreamableParser(enc, Role.ASSISTANT, strict=False)
+    deltas = []
+    for token in [200005, 17196, 200008, 64, 201089, 65, 999_999, 200007]:
+        parser.process(token)
+        deltas.append(parser.last_content_delta)
+    assert deltas == [None, None, None, "a", "\ufffd", "b", "\ufffd", None]
+    assert parser.messages[0].text == "a\ufffdb\ufffd"
+    # In a header the mark stays visible too, never a recipient or a content type.
+    header = [200005, 17196, 220, 201089, 200008, 64, 200007]  # <|channel|>final <bad><|message|>
+    [message] = enc.parse_messages_from_completion_tokens(header, Role.ASSISTANT, strict=False)
+    assert message.to_dict() == assistant("a", channel="final", header_rest="\ufffd")
