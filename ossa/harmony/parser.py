@@ -61,7 +61,9 @@ class StreamableParser:
         self._next_role = Role(role) if role is not None else None
         self._header_tokens: list[int] = []
         self._header: headers.Header | None = None
-        self._parts: list[str] = []  # decoded content of the current message
+        self._parts: list[str] = []  # the current message's deltas, as emitted
+        self._joined = ""  # the text of _parts[:_joined_count], joined once for the getter
+        self._joined_count = 0
         self._pending = b""  # bytes of an unfinished UTF-8 sequence
         self._bad_tokens: list[int] = []  # content from an unknown id on, never decoded
 
@@ -86,13 +88,14 @@ class StreamableParser:
     @property
     def current_content(self) -> str:
         parts = self._parts
-        if len(parts) > 1:
-            parts[:] = ["".join(parts)]
-        return parts[0] if parts else ""
+        if self._joined_count < len(parts):
+            self._joined += "".join(parts[self._joined_count :])
+            self._joined_count = len(parts)
+        return self._joined
 
     @property
     def state_data(self) -> dict[str, Any]:
-        """openai-harmony's JSON view of the state (``content_tokens`` re-encode the deltas)."""
+        """openai-harmony's JSON view of the state (``content_tokens``: each delta encoded)."""
         if self.state is StreamState.HEADER:
             return {"state": "Header", "header_tokens": list(self._header_tokens)}
         if self.state is StreamState.EXPECT_START:
@@ -202,19 +205,17 @@ class StreamableParser:
     def _decode_partial(self, data: bytes, exc: UnicodeDecodeError) -> None:
         """Emit the valid prefix; replace one bad sequence; keep the rest for the next token.
 
-        This is openai-harmony's incremental decoder, byte for byte.
+        This is openai-harmony's incremental decoder, byte for byte (and piece for piece,
+        which ``state_data`` shows).
         """
-        delta = data[: exc.start].decode()
+        pieces = [data[: exc.start].decode()] if exc.start else []
         rest = data[exc.start :]
-        if exc.reason == "unexpected end of data":
-            self.last_content_delta = None
-        else:
-            delta += "\ufffd"
+        if exc.reason != "unexpected end of data":
+            pieces.append("\ufffd")
             rest = rest[exc.end - exc.start :]
         self._pending = rest
-        if delta:
-            self._parts.append(delta)
-            self.last_content_delta = delta
+        self._parts += pieces
+        self.last_content_delta = "".join(pieces) if pieces else None
 
     def _finish(self) -> Message:
         """End the current message (a stop token or EOS) and return it."""
@@ -245,6 +246,8 @@ class StreamableParser:
         self._header = None
         self._header_tokens = []
         self._parts = []
+        self._joined = ""
+        self._joined_count = 0
         self._pending = b""
         self._bad_tokens = []
 
