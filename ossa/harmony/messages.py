@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field
 
 from ossa.harmony import builtin_tools
 
@@ -222,10 +222,11 @@ def _content_from_dict(raw: dict[str, Any]) -> Content:
 class Message(BaseModel):
     """One harmony message.
 
-    Two additions of ossa's, outside the fields (so equality, ``model_dump`` and the
-    signature stay openai-harmony's), are written to JSON only when set:
-    ``incomplete``, set by the tolerant parser on a message cut off by the end of the
-    completion, and ``header_rest``, the header words it could not place (kept, not dropped).
+    Two fields are ossa's additions, left out of ``model_dump`` and of equality (they are
+    notes about how a message was read, not what it says) and written to ``to_dict`` JSON
+    only when set: ``incomplete``, set by the tolerant parser on a message cut off by the
+    end of the completion, and ``header_rest``, the header words it could not place (kept,
+    never dropped).
     """
 
     author: Author
@@ -233,32 +234,15 @@ class Message(BaseModel):
     channel: str | None = None
     recipient: str | None = None
     content_type: str | None = None
-    _incomplete: bool = PrivateAttr(default=False)
-    _header_rest: str | None = PrivateAttr(default=None)
+    incomplete: bool = Field(default=False, exclude=True, repr=False)
+    header_rest: str | None = Field(default=None, exclude=True, repr=False)
 
     def __eq__(self, other: object) -> bool:
-        """Field by field: ``incomplete`` and ``header_rest`` are notes, not message data."""
         if not isinstance(other, Message):
             return NotImplemented
-        return self.__dict__ == other.__dict__
+        return _message_data(self) == _message_data(other)
 
     __hash__ = None  # type: ignore[assignment]
-
-    @property
-    def incomplete(self) -> bool:
-        return self._incomplete
-
-    @incomplete.setter
-    def incomplete(self, value: bool) -> None:
-        self._incomplete = bool(value)
-
-    @property
-    def header_rest(self) -> str | None:
-        return self._header_rest
-
-    @header_rest.setter
-    def header_rest(self, value: str | None) -> None:
-        self._header_rest = value
 
     @classmethod
     def from_author_and_content(cls, author: Author, content: str | Content) -> Message:
@@ -307,10 +291,10 @@ class Message(BaseModel):
             out["recipient"] = self.recipient
         if self.content_type is not None:
             out["content_type"] = self.content_type
-        if self._incomplete:
+        if self.incomplete:
             out["incomplete"] = True
-        if self._header_rest is not None:
-            out["header_rest"] = self._header_rest
+        if self.header_rest is not None:
+            out["header_rest"] = self.header_rest
         return out
 
     def to_json(self) -> str:
@@ -325,16 +309,19 @@ class Message(BaseModel):
         raw_content = _required(data, "content", "message")
         if isinstance(raw_content, str):
             raw_content = [{"type": "text", "text": raw_content}]
-        message = cls(
+        return cls(
             author=author,
             content=[_content_from_dict(c) for c in raw_content],
             channel=data.get("channel"),
             recipient=data.get("recipient"),
             content_type=data.get("content_type"),
+            incomplete=bool(data.get("incomplete", False)),
+            header_rest=data.get("header_rest"),
         )
-        message.incomplete = bool(data.get("incomplete", False))
-        message.header_rest = data.get("header_rest")
-        return message
+
+
+def _message_data(m: Message) -> tuple[Any, ...]:
+    return (m.author, m.content, m.channel, m.recipient, m.content_type)
 
 
 class Conversation(BaseModel):

@@ -30,6 +30,9 @@ class StreamState(Enum):
     CONTENT = "Content"
 
 
+_CONTENT = StreamState.CONTENT
+
+
 class StreamableParser:
     """Feed completion tokens with ``process``; read the getters after any of them.
 
@@ -120,14 +123,19 @@ class StreamableParser:
     # -- the state machine ----------------------------------------------------------------
 
     def process(self, token: int) -> StreamableParser:
-        text = 0 <= token < _FIRST_SPECIAL
-        if not text:
+        if self.state is _CONTENT and 0 <= token < _FIRST_SPECIAL and not self._bad_tokens:
+            self.tokens.append(token)  # text inside content: nearly every token, kept short
+            self._content_token(token)
+        else:
+            self._process_other(token)
+        return self
+
+    def _process_other(self, token: int) -> None:
+        if not 0 <= token < _FIRST_SPECIAL:
             tk.check_u32(token)  # openai-harmony refuses it before recording it
         self.tokens.append(token)
         if self.state is StreamState.CONTENT:
-            if text and not self._bad_tokens:
-                self._content_token(token)
-            elif token in STOP_TOKENS:
+            if token in STOP_TOKENS:
                 self._finish()
             else:
                 self._content_other(token)
@@ -140,7 +148,6 @@ class StreamableParser:
             self._start_header(None)
         else:
             self._stray_token(token)
-        return self
 
     def process_eos(self) -> StreamableParser:
         if self.state is StreamState.CONTENT:
@@ -234,8 +241,8 @@ class StreamableParser:
             channel=header.channel,
             recipient=header.recipient,
             content_type=header.content_type,
+            header_rest=header.rest,
         )
-        message.header_rest = header.rest
         self.messages.append(message)
         self._reset(StreamState.EXPECT_START)
         return message
