@@ -22,7 +22,7 @@ RUST_WHITESPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-CHANNEL_END = re.compile("[" + re.escape(RUST_WHITESPACE) + "<]")
+_CHANNEL_END = re.compile("[" + re.escape(RUST_WHITESPACE) + "<]")
 _ASCII_WHITESPACE = re.compile("[ \t\n\x0c\r]+")
 
 
@@ -70,7 +70,7 @@ def take_channel(text: str) -> tuple[str | None, str]:
     if i < 0:
         return None, text
     after = text[i + len(CHANNEL_MARKER) :]
-    match = CHANNEL_END.search(after)
+    match = _CHANNEL_END.search(after)
     end = match.start() if match else len(after)
     if end == 0:
         raise HarmonyError("channel marker present but no channel value found in header")

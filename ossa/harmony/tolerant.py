@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 
 from ossa.harmony import tokenizer as tk
 from ossa.harmony.builtin_tools import BROWSER_NAME, PYTHON_NAME
-from ossa.harmony.headers import CHANNEL_END, CHANNEL_MARKER, CONSTRAIN_MARKER, ROLE_WORDS, Header
+from ossa.harmony.headers import (
+    CHANNEL_MARKER,
+    CONSTRAIN_MARKER,
+    ROLE_WORDS,
+    RUST_WHITESPACE,
+    Header,
+)
 from ossa.harmony.messages import DEFAULT_CHANNELS, Role
 from ossa.harmony.parser import STOP_TOKENS, StreamableParser, StreamState
 
@@ -35,6 +41,9 @@ CONTENT_TYPE_WORDS = frozenset({"json", "code"})
 CHANNEL_WORDS = frozenset(DEFAULT_CHANNELS)
 _CONSTRAIN_SPACE = re.compile(re.escape(CONSTRAIN_MARKER) + r"\s*")  # "<|constrain|> json" too
 _CONSTRAINT = re.compile(re.escape(CONSTRAIN_MARKER) + r"\S*")
+# A channel name ends where openai-harmony ends it, and at a U+FFFD (an unknown id or bad
+# bytes), which then stays visible as a word of its own.
+_CHANNEL_END = re.compile("[" + re.escape(RUST_WHITESPACE) + "<\ufffd]")
 # Specials that carry header structure; every other control token is skipped.
 _HEADER_SPECIALS = frozenset({tk.CHANNEL, tk.CONSTRAIN})
 # Specials that can open a message whose "<|start|>role" was left out.
@@ -225,7 +234,7 @@ def _take_channels(text: str) -> tuple[list[tuple[str, str]], str]:
     pieces = text.split(CHANNEL_MARKER)
     kept = [pieces[0]]
     for piece in pieces[1:]:
-        match = CHANNEL_END.search(piece)
+        match = _CHANNEL_END.search(piece)
         end = match.start() if match else len(piece)
         if end:
             found.append((piece[:end], CHANNEL_MARKER + piece[:end]))

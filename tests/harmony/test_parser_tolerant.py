@@ -283,3 +283,6 @@ def test_unknown_ids_are_marked_like_openai_harmony_and_the_text_goes_on(enc):
     header = [200005, 17196, 220, 201089, 200008, 64, 200007]  # <|channel|>final <bad><|message|>
     [message] = enc.parse_messages_from_completion_tokens(header, Role.ASSISTANT, strict=False)
     assert message.to_dict() == assistant("a", channel="final", header_rest="\ufffd")
+    glued = [200005, 17196, 201089, 200008, 64, 200007]  # <|channel|>final<bad><|message|>
+    [message] = enc.parse_messages_from_completion_tokens(glued, Role.ASSISTANT, strict=False)
+    assert message.to_dict() == assistant("a", channel="final", header_rest="\ufffd")
