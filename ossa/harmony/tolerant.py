@@ -10,7 +10,8 @@ hooks so that it never raises on model output and loses nothing:
   stray stop tokens are skipped; text after ``<|end|>`` without ``<|start|>`` is a new
   message of the same speaker; other control tokens are never decoded into text;
 * an id outside the vocabulary becomes U+FFFD, as openai-harmony marks it, and the text
-  after it still decodes;
+  after it still decodes (a value that is no u32 at all is refused with OverflowError, as
+  there: it is a caller's bug, not model output);
 * headers are read in any order gpt-oss writes them (``parse_header_tolerant``); a word that
   fits nowhere is kept in the message's ``header_rest``, never dropped.
 """
