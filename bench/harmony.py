@@ -79,7 +79,7 @@ def completion(enc: h.HarmonyEncoding, target: int = 20_000) -> list[int]:
             .with_recipient("functions.get_weather")
             .with_content_type("<|constrain|>json"),
         ]
-        tokens = enc.render_conversation(messages, h.RenderConversationConfig(False))
+        tokens = enc.render_conversation(messages, h.RenderConversationConfig(auto_drop_analysis=False))
         if len(tokens) >= target:
             return tokens[2:]  # the prompt already holds <|start|>assistant
 
@@ -133,7 +133,7 @@ def main() -> None:
         ),
         (
             f"stream-parse {n} tokens, delta each token (ossa tolerant)",
-            lambda: stream(h.StreamableParser(ours, assistant), tokens),
+            lambda: stream(h.StreamableParser(ours, assistant, strict=False), tokens),
             lambda: stream(oh.StreamableParser(theirs, oh_assistant), tokens),
             n,
         ),
@@ -145,7 +145,7 @@ def main() -> None:
         ),
         (
             f"parse_messages_from_completion_tokens ({n} tokens)",
-            lambda: ours.parse_messages_from_completion_tokens(tokens, assistant),
+            lambda: ours.parse_messages_from_completion_tokens(tokens, assistant, strict=False),
             lambda: theirs.parse_messages_from_completion_tokens(tokens, oh_assistant),
             n,
         ),

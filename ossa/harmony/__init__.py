@@ -1,11 +1,14 @@
 """The harmony chat format of gpt-oss: tokenizer, data model, renderer and streaming parser.
 
-The API mirrors openai-harmony 0.0.8 (names, defaults, JSON, tokens) in pure Python; the
-parser adds a tolerant mode, the default, for the malformed output gpt-oss really produces.
+A drop-in for openai-harmony 0.0.8 in pure Python: the same names, pydantic models,
+defaults, errors, JSON and tokens, so code written for it runs unchanged with
+``import ossa.harmony as openai_harmony``. ossa adds the tolerant parser
+(``strict=False``, the agent's mode) for the malformed output gpt-oss really produces.
 """
 
 from ossa.harmony.encoding import (
     HarmonyEncoding,
+    HarmonyEncodingName,
     RenderConversationConfig,
     RenderOptions,
     load_harmony_encoding,
@@ -26,6 +29,8 @@ from ossa.harmony.messages import (
     ToolNamespaceConfig,
 )
 from ossa.harmony.parser import StreamableParser, StreamState
+from ossa.harmony.tokenizer import raise_disallowed_special_token
+from ossa.harmony.tolerant import TolerantParser
 
 __all__ = [
     "Author",
@@ -34,6 +39,7 @@ __all__ = [
     "Conversation",
     "DeveloperContent",
     "HarmonyEncoding",
+    "HarmonyEncodingName",
     "HarmonyError",
     "Message",
     "ReasoningEffort",
@@ -44,7 +50,9 @@ __all__ = [
     "StreamableParser",
     "SystemContent",
     "TextContent",
+    "TolerantParser",
     "ToolDescription",
     "ToolNamespaceConfig",
     "load_harmony_encoding",
+    "raise_disallowed_special_token",
 ]

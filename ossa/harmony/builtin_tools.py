@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# The one definition of the built-in tools' names (their namespaces and recipients).
+BROWSER_NAME = "browser"
+PYTHON_NAME = "python"
+BUILTIN_TOOL_NAMES = (BROWSER_NAME, PYTHON_NAME)
+
 _NUMBER_DEFAULT_MINUS_ONE = {"type": "number", "default": -1}
 
 BROWSER: dict[str, Any] = {
-    "name": "browser",
+    "name": BROWSER_NAME,
     "description": (
         "Tool for browsing.\n"
         "The `cursor` appears in brackets before each browsing display: `[{cursor}]`.\n"
@@ -78,7 +83,7 @@ BROWSER: dict[str, Any] = {
 }
 
 PYTHON: dict[str, Any] = {
-    "name": "python",
+    "name": PYTHON_NAME,
     "description": (
         "Use this tool to execute Python code in your chain of thought. The code will not be "
         "shown to the user. This tool should be used for internal reasoning, but not for code "

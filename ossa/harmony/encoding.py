@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from functools import cache
+from enum import Enum
+from functools import cache, cached_property
 from typing import Literal
+
+from pydantic import BaseModel
 
 from ossa.harmony import render
 from ossa.harmony import tokenizer as tk
@@ -15,15 +17,22 @@ from ossa.harmony.messages import Conversation, Message, Role
 from ossa.harmony.parser import parse_completion
 
 
-@dataclass
-class RenderConversationConfig:
+class HarmonyEncodingName(str, Enum):
+    """The encodings ``load_harmony_encoding`` knows (gpt-oss has one)."""
+
+    HARMONY_GPT_OSS = "HarmonyGptOss"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class RenderConversationConfig(BaseModel):
     """``auto_drop_analysis``: drop analysis before the first final once the answer is final."""
 
     auto_drop_analysis: bool = True
 
 
-@dataclass
-class RenderOptions:
+class RenderOptions(BaseModel):
     conversation_has_function_tools: bool = False
 
 
@@ -41,13 +50,19 @@ def _drop(config: RenderConversationConfig | None) -> bool:
 class HarmonyEncoding:
     """The ``HarmonyGptOss`` encoding on ``o200k_harmony``."""
 
-    name = "HarmonyGptOss"
     tokenizer_name = "o200k_harmony"
 
     def __init__(self, tokenizer: tk.Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self.special_tokens_set: frozenset[str] = tokenizer.special_tokens_set
         self._encode = tokenizer.encode_ordinary
+
+    @property
+    def name(self) -> str:
+        return HarmonyEncodingName.HARMONY_GPT_OSS.value
+
+    @cached_property
+    def special_tokens_set(self) -> set[str]:
+        return set(self.tokenizer.special_tokens_set)
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -88,9 +103,9 @@ class HarmonyEncoding:
     # -- parsing --------------------------------------------------------------------------
 
     def parse_messages_from_completion_tokens(
-        self, tokens: Sequence[int], role: Role | None = None, *, strict: bool = False
+        self, tokens: Sequence[int], role: Role | None = None, *, strict: bool = True
     ) -> list[Message]:
-        """Parse sampled tokens (not the prompt); tolerant unless ``strict``."""
+        """Parse sampled tokens (not the prompt); ``strict=False`` is ossa's tolerant parser."""
         return parse_completion(self, list(tokens), role, strict)
 
     # -- tokens ---------------------------------------------------------------------------
@@ -129,16 +144,28 @@ class HarmonyEncoding:
         return self.tokenizer.is_special_token(token)
 
     def stop_tokens(self) -> list[int]:
-        return [tk.RETURN, tk.END, tk.CALL]
+        """The tokens that end a message."""
+        return list(tk.STOP_TOKENS)
 
     def stop_tokens_for_assistant_actions(self) -> list[int]:
         """The tokens to stop sampling on: ``<|end|>`` only separates messages."""
-        return [tk.RETURN, tk.CALL]
+        return list(tk.ACTION_STOP_TOKENS)
+
+
+def load_harmony_encoding(
+    name: str | HarmonyEncodingName = HarmonyEncodingName.HARMONY_GPT_OSS,
+) -> HarmonyEncoding:
+    """The gpt-oss encoding from the vocabulary shipped with ossa (loaded once).
+
+    openai-harmony requires the name; ossa defaults it to the only one there is.
+    """
+    try:
+        HarmonyEncodingName(str(name))
+    except ValueError:
+        raise ValueError(f"Invalid HarmonyEncodingName: {name}") from None
+    return _load()
 
 
 @cache
-def load_harmony_encoding(name: str = "HarmonyGptOss") -> HarmonyEncoding:
-    """The gpt-oss encoding from the vocabulary shipped with ossa (loaded once)."""
-    if str(name) != HarmonyEncoding.name:
-        raise HarmonyError(f"unknown harmony encoding {name!r}; only 'HarmonyGptOss' exists")
+def _load() -> HarmonyEncoding:
     return HarmonyEncoding(tk.load_tokenizer())

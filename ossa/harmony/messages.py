@@ -1,8 +1,8 @@
 """The harmony data model: roles, authors, contents, messages and conversations.
 
-Names, defaults, fluent ``with_*`` builders (which change the object and return it) and the
-JSON shape mirror openai-harmony 0.0.8's Python classes, so a conversation serialised by one
-library loads unchanged in the other.
+Names, pydantic models, defaults, fluent ``with_*`` builders (which change the object and
+return it) and the JSON shape are openai-harmony 0.0.8's Python classes, so code and
+conversations move unchanged from one library to the other.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from ossa.harmony import builtin_tools
+
+# The channels gpt-oss is trained on, in the order the system message lists them.
+DEFAULT_CHANNELS = ("analysis", "commentary", "final")
 
 
 class Role(str, Enum):
@@ -37,29 +41,30 @@ class ReasoningEffort(str, Enum):
     HIGH = "High"
 
 
-@dataclass
-class Author:
+class Author(BaseModel):
     role: Role
     name: str | None = None
-
-    def __post_init__(self) -> None:
-        self.role = Role(self.role)
 
     @classmethod
     def new(cls, role: Role, name: str) -> Author:
         return cls(role=role, name=name)
 
 
-@dataclass
-class TextContent:
+class Content(BaseModel):
+    """The base of every content item (text, system, developer), as in openai-harmony."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class TextContent(Content):
     text: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "text", "text": self.text}
 
 
-@dataclass
-class ToolDescription:
+class ToolDescription(BaseModel):
     """One callable tool; ``parameters`` is a JSON Schema rendered as TypeScript-like text."""
 
     name: str
@@ -70,97 +75,53 @@ class ToolDescription:
     def new(cls, name: str, description: str, parameters: dict | None = None) -> ToolDescription:
         return cls(name=name, description=description, parameters=parameters)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "description": self.description}
-        if self.parameters is not None:
-            out["parameters"] = self.parameters
-        return out
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ToolDescription:
-        return cls(
-            name=_required(raw, "name", "tool"),
-            description=_required(raw, "description", "tool"),
-            parameters=raw.get("parameters"),
-        )
-
-
-@dataclass
-class ToolNamespaceConfig:
-    """A namespace of tools (``functions``, ``browser``, an MCP server...)."""
-
-    name: str
-    description: str | None = None
-    tools: list[ToolDescription] = field(default_factory=list)
-
-    @staticmethod
-    def browser() -> ToolNamespaceConfig:
-        return ToolNamespaceConfig.from_dict(copy.deepcopy(builtin_tools.BROWSER))
-
-    @staticmethod
-    def python() -> ToolNamespaceConfig:
-        return ToolNamespaceConfig.from_dict(copy.deepcopy(builtin_tools.PYTHON))
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name}
-        if self.description is not None:
-            out["description"] = self.description
-        out["tools"] = [t.to_dict() for t in self.tools]
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ToolNamespaceConfig:
-        return cls(
-            name=_required(raw, "name", "tool namespace"),
-            description=raw.get("description"),
-            tools=[ToolDescription.from_dict(t) for t in _required(raw, "tools", "tool namespace")],
-        )
-
-
-@dataclass
-class ChannelConfig:
+class ChannelConfig(BaseModel):
     valid_channels: list[str]
     channel_required: bool
 
     @classmethod
     def require_channels(cls, channels: list[str]) -> ChannelConfig:
-        return cls(valid_channels=list(channels), channel_required=True)
+        return cls(valid_channels=channels, channel_required=True)
+
+
+class ToolNamespaceConfig(BaseModel):
+    """A namespace of tools (``functions``, ``browser``, an MCP server...)."""
+
+    name: str
+    description: str | None = None
+    tools: list[ToolDescription]
+
+    @staticmethod
+    def browser() -> ToolNamespaceConfig:
+        return ToolNamespaceConfig.model_validate(copy.deepcopy(builtin_tools.BROWSER))
+
+    @staticmethod
+    def python() -> ToolNamespaceConfig:
+        return ToolNamespaceConfig.model_validate(copy.deepcopy(builtin_tools.PYTHON))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid_channels": self.valid_channels, "channel_required": self.channel_required}
+        """The JSON shape openai-harmony sends (None fields left out)."""
+        return self.model_dump(exclude_none=True)
 
 
 def _default_channels() -> ChannelConfig:
-    return ChannelConfig.require_channels(["analysis", "commentary", "final"])
+    return ChannelConfig.require_channels(list(DEFAULT_CHANNELS))
 
 
-def _tools_from_dict(raw: dict[str, Any] | None) -> dict[str, ToolNamespaceConfig] | None:
-    if raw is None:
-        return None
-    return {key: ToolNamespaceConfig.from_dict(ns) for key, ns in raw.items()}
-
-
-def _tools_to_dict(tools: dict[str, ToolNamespaceConfig]) -> dict[str, Any]:
-    return {key: ns.to_dict() for key, ns in tools.items()}
-
-
-@dataclass
-class SystemContent:
+class SystemContent(Content):
     """The system message: identity, dates, reasoning effort, channels and built-in tools.
 
-    A field set to None is left out of the rendered text (and out of the JSON).
+    A field set to None is left out of the rendered text (and out of the JSON); a field
+    missing from the JSON takes its default, as in openai-harmony.
     """
 
     model_identity: str | None = "You are ChatGPT, a large language model trained by OpenAI."
     reasoning_effort: ReasoningEffort | None = ReasoningEffort.MEDIUM
     conversation_start_date: str | None = None
     knowledge_cutoff: str | None = "2024-06"
-    channel_config: ChannelConfig | None = field(default_factory=_default_channels)
+    channel_config: ChannelConfig | None = Field(default_factory=_default_channels)
     tools: dict[str, ToolNamespaceConfig] | None = None
-
-    def __post_init__(self) -> None:
-        if self.reasoning_effort is not None:
-            self.reasoning_effort = ReasoningEffort(self.reasoning_effort)
 
     @classmethod
     def new(cls) -> SystemContent:
@@ -171,7 +132,7 @@ class SystemContent:
         return self
 
     def with_reasoning_effort(self, reasoning_effort: ReasoningEffort) -> SystemContent:
-        self.reasoning_effort = ReasoningEffort(reasoning_effort)
+        self.reasoning_effort = reasoning_effort
         return self
 
     def with_conversation_start_date(self, conversation_start_date: str) -> SystemContent:
@@ -204,39 +165,14 @@ class SystemContent:
         return self.with_tools(ToolNamespaceConfig.python())
 
     def to_dict(self) -> dict[str, Any]:
-        values = {
-            "model_identity": self.model_identity,
-            "reasoning_effort": None
-            if self.reasoning_effort is None
-            else self.reasoning_effort.value,
-            "conversation_start_date": self.conversation_start_date,
-            "knowledge_cutoff": self.knowledge_cutoff,
-            "channel_config": None
-            if self.channel_config is None
-            else self.channel_config.to_dict(),
-            "tools": None if self.tools is None else _tools_to_dict(self.tools),
-        }
-        return {**{k: v for k, v in values.items() if v is not None}, "type": "system_content"}
+        return {**self.model_dump(exclude_none=True), "type": "system_content"}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SystemContent:
-        """Missing fields take their defaults, as openai-harmony's pydantic model does."""
-        out = cls()
-        for key in ("model_identity", "conversation_start_date", "knowledge_cutoff"):
-            if key in raw:
-                setattr(out, key, raw[key])
-        if "reasoning_effort" in raw:
-            effort = raw["reasoning_effort"]
-            out.reasoning_effort = None if effort is None else ReasoningEffort(effort)
-        if "channel_config" in raw:
-            cc = raw["channel_config"]
-            out.channel_config = None if cc is None else ChannelConfig(**cc)
-        out.tools = _tools_from_dict(raw.get("tools"))
-        return out
+        return cls.model_validate(raw)
 
 
-@dataclass
-class DeveloperContent:
+class DeveloperContent(Content):
     """The developer message: instructions and function (or other) tool namespaces."""
 
     instructions: str | None = None
@@ -257,50 +193,56 @@ class DeveloperContent:
         return self
 
     def with_function_tools(self, tools: Sequence[ToolDescription]) -> DeveloperContent:
-        return self.with_tools(ToolNamespaceConfig(name="functions", tools=list(tools)))
+        return self.with_tools(
+            ToolNamespaceConfig(name="functions", description=None, tools=list(tools))
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.instructions is not None:
-            out["instructions"] = self.instructions
-        if self.tools is not None:
-            out["tools"] = _tools_to_dict(self.tools)
-        out["type"] = "developer_content"
-        return out
+        return {**self.model_dump(exclude_none=True), "type": "developer_content"}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> DeveloperContent:
-        return cls(instructions=raw.get("instructions"), tools=_tools_from_dict(raw.get("tools")))
+        return cls.model_validate(raw)
 
 
-Content = TextContent | SystemContent | DeveloperContent
+_CONTENT_TYPES: dict[str, type[Content]] = {
+    "text": TextContent,
+    "system_content": SystemContent,
+    "developer_content": DeveloperContent,
+}
 
 
 def _content_from_dict(raw: dict[str, Any]) -> Content:
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    if kind == "text":
-        return TextContent(text=_required(raw, "text", "text content"))
-    if kind == "system_content":
-        return SystemContent.from_dict(raw)
-    if kind == "developer_content":
-        return DeveloperContent.from_dict(raw)
-    raise ValueError(f"Unknown content variant: {raw!r}")
+    kind = _CONTENT_TYPES.get(raw.get("type")) if isinstance(raw, dict) else None
+    if kind is None:
+        raise ValueError(f"Unknown content variant: {raw!r}")
+    return kind.model_validate(raw)
 
 
-@dataclass
-class Message:
+class Message(BaseModel):
     """One harmony message.
 
-    ``incomplete`` is ossa's addition: the tolerant parser sets it on a message cut off by
-    the end of the completion. It is written to JSON only when true.
+    Two fields are ossa's additions, left out of ``model_dump`` and of equality (they are
+    notes about how a message was read, not what it says) and written to ``to_dict`` JSON
+    only when set: ``incomplete``, set by the tolerant parser on a message cut off by the
+    end of the completion, and ``header_rest``, the header words it could not place (kept,
+    never dropped).
     """
 
     author: Author
-    content: list[Content] = field(default_factory=list)
+    content: list[Content] = Field(default_factory=list)
     channel: str | None = None
     recipient: str | None = None
     content_type: str | None = None
-    incomplete: bool = False
+    incomplete: bool = Field(default=False, exclude=True, repr=False)
+    header_rest: str | None = Field(default=None, exclude=True, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return _message_data(self) == _message_data(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def from_author_and_content(cls, author: Author, content: str | Content) -> Message:
@@ -351,6 +293,8 @@ class Message:
             out["content_type"] = self.content_type
         if self.incomplete:
             out["incomplete"] = True
+        if self.header_rest is not None:
+            out["header_rest"] = self.header_rest
         return out
 
     def to_json(self) -> str:
@@ -372,21 +316,23 @@ class Message:
             recipient=data.get("recipient"),
             content_type=data.get("content_type"),
             incomplete=bool(data.get("incomplete", False)),
+            header_rest=data.get("header_rest"),
         )
 
 
-@dataclass
-class Conversation:
-    messages: list[Message] = field(default_factory=list)
+def _message_data(m: Message) -> tuple[Any, ...]:
+    return (m.author, m.content, m.channel, m.recipient, m.content_type)
+
+
+class Conversation(BaseModel):
+    messages: list[Message] = Field(default_factory=list)
 
     @classmethod
     def from_messages(cls, messages: Sequence[Message]) -> Conversation:
-        for m in messages:
-            if not isinstance(m, Message):
-                raise TypeError(f"Conversation.from_messages takes Message objects, got {m!r}")
+        """Pydantic's ``ValidationError`` (a ``ValueError``) on an item that is not a Message."""
         return cls(messages=list(messages))
 
-    def __iter__(self) -> Iterator[Message]:
+    def __iter__(self) -> Iterator[Message]:  # type: ignore[override]
         return iter(self.messages)
 
     def to_dict(self) -> dict[str, Any]:

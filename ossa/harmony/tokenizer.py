@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Collection, Sequence
 from collections.abc import Set as AbstractSet
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -44,6 +45,12 @@ RETURN = 200002
 CALL = 200012
 FIRST_SPECIAL = 199998
 VOCAB_SIZE = 201089
+# The one definition of harmony's stop tokens. Each ends a message; sampling stops only on
+# the action ones, since <|end|> separates messages inside one completion.
+STOP_TOKENS = (RETURN, END, CALL)
+ACTION_STOP_TOKENS = (RETURN, CALL)
+# openai-harmony takes ids as Rust u32: anything outside raises OverflowError before use.
+_U32_END = 2**32
 
 _NAMED_SPECIALS = {
     199998: "<|startoftext|>",
@@ -111,18 +118,24 @@ class Tokenizer:
         allowed_special: Literal["all"] | AbstractSet[str] = frozenset(),
         disallowed_special: Literal["all"] | Collection[str] = "all",
     ) -> list[int]:
-        """tiktoken's encode: refuses special-token text unless allowed."""
-        try:
-            return self._tiktoken.encode(
-                text, allowed_special=allowed_special, disallowed_special=disallowed_special
-            )
-        except ValueError as exc:
-            raise HarmonyError(str(exc)) from None
+        """tiktoken's encode: refuses special-token text unless allowed (openai-harmony's rule)."""
+        if allowed_special == "all":
+            allowed_special = self.special_tokens_set
+        if disallowed_special == "all":
+            disallowed_special = self.special_tokens_set - set(allowed_special)
+        if disallowed_special:
+            match = _special_token_regex(frozenset(disallowed_special)).search(text)
+            if match:
+                raise_disallowed_special_token(match.group())
+        return self._tiktoken.encode(
+            text, allowed_special=set(allowed_special), disallowed_special=()
+        )
 
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:
         """Concatenate each id's bytes; an id outside the vocabulary is an error."""
         for token in tokens:
             if not self.is_valid(token):
+                check_u32(token)
                 raise HarmonyError(f"Invalid token for decoding: {token}")
         table = self.token_bytes
         return b"".join([table[t] for t in tokens])
@@ -131,7 +144,31 @@ class Tokenizer:
         return 0 <= token < VOCAB_SIZE
 
     def is_special_token(self, token: int) -> bool:
+        check_u32(token)
         return FIRST_SPECIAL <= token < VOCAB_SIZE
+
+
+@lru_cache(maxsize=8)
+def _special_token_regex(tokens: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("(" + "|".join(re.escape(t) for t in tokens) + ")")
+
+
+def raise_disallowed_special_token(token: str) -> None:
+    """openai-harmony's error for special-token text that ``encode`` was not allowed to use."""
+    raise HarmonyError(
+        f"Encountered text corresponding to disallowed special token {token!r}.\n"
+        "If you want this text to be encoded as a special token, "
+        f"pass it to `allowed_special`, e.g. `allowed_special={{'{token}', ...}}`.\n"
+        "If you want this text to be encoded as normal text, disable the check for this token "
+        f"by passing `disallowed_special=(enc.special_tokens_set - {{'{token}'}})`.\n"
+        "To disable this check for all special tokens, pass `disallowed_special=()`.\n"
+    )
+
+
+def check_u32(token: int) -> None:
+    """Refuse an id openai-harmony could not even take (negative, or 2**32 and up)."""
+    if not 0 <= token < _U32_END:
+        raise OverflowError("out of range integral type conversion attempted")
 
 
 def describe_utf8_error(exc: UnicodeDecodeError) -> str:

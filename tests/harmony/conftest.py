@@ -104,6 +104,7 @@ def _snapshot(parser) -> tuple:
         parser.current_content,
         parser.last_content_delta,
         parser.state.value,
+        parser.state_data,
         [m.to_dict() for m in parser.messages],
         list(parser.tokens),
     )

@@ -96,7 +96,7 @@ def test_builtin_tool_namespaces_match_openai_harmony():
 def test_plain_string_content_and_api_shape():
     msg = Message.from_dict({"role": "assistant", "content": "hello", "channel": "final"})
     assert msg.content == [TextContent(text="hello")] and msg.channel == "final"
-    assert msg.author == Author(Role.ASSISTANT) and msg.text == "hello"
+    assert msg.author == Author(role=Role.ASSISTANT) and msg.text == "hello"
     assert Role.TOOL == "tool" and Author.new(Role.TOOL, "browser.search").name == "browser.search"
     dev = DeveloperContent.new().with_function_tools([ToolDescription.new("g", "G")])
     assert dev.tools is not None and list(dev.tools) == ["functions"]

@@ -50,9 +50,10 @@ def test_decode_errors_match_oracle(enc, oracle, tokens):
     with pytest.raises(Exception) as theirs:
         oracle.decode_utf8(tokens)
     assert str(ours.value) == str(theirs.value)
-    for bad in (201089, -1):
-        with pytest.raises(HarmonyError, match=f"Invalid token for decoding: {bad}"):
-            enc.decode([1, bad])
+    with pytest.raises(HarmonyError, match="Invalid token for decoding: 201089"):
+        enc.decode([1, 201089])
+    with pytest.raises(OverflowError):  # not a u32 at all: openai-harmony's OverflowError
+        enc.decode([1, -1])
 
 
 def test_stop_tokens(enc, oracle):
