@@ -12,7 +12,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
+from ossa import jsontext
+from ossa.errors import OssaError
 from ossa.harmony.encoding import RenderConversationConfig, load_harmony_encoding
 from ossa.harmony.messages import Conversation, Role
 
@@ -54,35 +57,41 @@ def _parse(role: Role | None, strict: bool) -> Callable[[str], Any]:
 
 
 def _emit(result: Any) -> None:
-    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    sys.stdout.write(jsontext.dumps(result) + "\n")
 
 
 def _describe(exc: Exception) -> str:
-    return f"invalid JSON input: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+    """One line: pydantic's multi-line report is cut to its first problem."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON input: {exc}"
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"invalid input at {where or 'top level'}: {first['msg']}"
+    return " ".join(str(exc).split())
 
 
 def _run(handler: Callable[[str], Any], jsonl: bool) -> None:
-    """Run one input (errors exit 1 with the message on stderr) or one per line."""
+    """Run one input (an error is one line on stderr, exit 1) or one per line."""
     if not jsonl:
         try:
             result = handler(sys.stdin.read())
         except (ValueError, RuntimeError) as exc:
-            typer.echo(f"error: {_describe(exc)}", err=True)
-            raise typer.Exit(1) from None
+            raise OssaError(_describe(exc)) from None
         _emit(result)
         return
-    failed = False
+    failed = 0
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
             _emit(handler(line))
         except (ValueError, RuntimeError) as exc:
-            failed = True
+            failed += 1
             _emit({"error": _describe(exc)})
         sys.stdout.flush()
     if failed:
-        raise typer.Exit(1)
+        raise OssaError(f"{failed} input line(s) failed: see their error objects on stdout")
 
 
 @app.command()

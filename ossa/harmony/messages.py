@@ -309,6 +309,8 @@ class Message(BaseModel):
         raw_content = _required(data, "content", "message")
         if isinstance(raw_content, str):
             raw_content = [{"type": "text", "text": raw_content}]
+        if not isinstance(raw_content, list):
+            raise ValueError(f"a message's content must be a string or a list, got {raw_content!r}")
         return cls(
             author=author,
             content=[_content_from_dict(c) for c in raw_content],

@@ -7,7 +7,7 @@ import json
 import openai_harmony as oh
 from typer.testing import CliRunner
 
-from ossa.harmony.cli import app
+from ossa.cli import app
 
 runner = CliRunner()
 CONVERSATION = {
@@ -20,7 +20,7 @@ CONVERSATION = {
 
 
 def run(args: list[str], stdin: str):
-    return runner.invoke(app, args, input=stdin)
+    return runner.invoke(app, ["harmony", *args], input=stdin)
 
 
 def test_render_modes_match_openai_harmony(oracle):
@@ -89,3 +89,23 @@ def test_render_jsonl_and_bad_conversation():
     assert second == {"error": "Unknown role: 'robot'"}
     single = run(["render"], "{")
     assert single.exit_code == 1 and single.stderr.startswith("error: invalid JSON input")
+
+
+def test_bad_shapes_are_one_line_never_a_traceback():
+    for bad in (
+        '{"messages": [{"role": "user", "content": 5}]}',
+        '{"messages": [{"role": "nobody", "content": "x"}]}',
+        '{"messages": 3}',
+        "[]",
+    ):
+        result = run(["render"], bad)
+        assert result.exit_code == 1, bad
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, bad
+
+
+def test_jsonl_failures_are_counted_on_stderr():
+    result = run(["parse", "--jsonl"], '[200006, 173781]\n[1, "x"]\n')
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and "error" in json.loads(lines[1])
+    assert result.exit_code == 1
+    assert result.stderr == "error: 1 input line(s) failed: see their error objects on stdout\n"
