@@ -107,9 +107,18 @@ has_nvidia_gpu() {
 
 index_answers() {  # a short probe, so an unreachable index costs seconds, not pip's retries
     "$1" - "$2" <<'PY'
-import sys, urllib.request
+import os, ssl, sys, urllib.request
+# Trust what pip trusts: a machine without ca-certificates still has pip's own bundle.
+context = ssl.create_default_context()
 try:
-    urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=5).close()
+    from pip._vendor import certifi
+    context.load_verify_locations(certifi.where())
+except ImportError:
+    pass
+if os.environ.get("PIP_CERT"):
+    context.load_verify_locations(os.environ["PIP_CERT"])
+try:
+    urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=5, context=context).close()
 except Exception:
     sys.exit(1)
 PY
