@@ -137,10 +137,13 @@ def _mounts_under(root: Path) -> list[str]:
 def _host_pip_config(root: Path) -> None:
     """The host's pip configuration, so that pip in the chroot finds what pip here finds.
 
-    That includes the CA bundle, which a network with an intercepting proxy extends.
+    That includes the CA bundle and the local CAs (a network with an intercepting proxy adds
+    one): python3-venv pulls in ca-certificates, which rebuilds the bundle from Debian's CAs
+    and the local ones.
     """
     cert = os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt").lstrip("/")
-    for name in ("etc/pip.conf", "etc/xdg/pip", "root/.config/pip", "root/.pip", cert):
+    local_cas = "usr/local/share/ca-certificates"
+    for name in ("etc/pip.conf", "etc/xdg/pip", "root/.config/pip", "root/.pip", cert, local_cas):
         source = Path("/") / name
         if source.is_dir():
             shutil.copytree(source, root / name, dirs_exist_ok=True)
