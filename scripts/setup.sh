@@ -17,8 +17,8 @@
 #
 # Environment:
 #   OSSA_PYTHON           interpreter the environment is made from (default: python3, >= 3.11)
-#   OSSA_TORCH_INDEX      package index torch comes from, e.g. https://download.pytorch.org/whl/cu126;
-#                         set it empty for pip's own default; unset: chosen for the machine
+#   OSSA_TORCH_INDEX      package index torch comes from (unset: chosen for the machine;
+#                         empty: pip's default), e.g. https://download.pytorch.org/whl/cu126
 #   OSSA_TORCH_CPU_INDEX  the CPU index tried on machines without an NVIDIA GPU
 #                         (default https://download.pytorch.org/whl/cpu)
 set -euo pipefail
