@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -45,6 +46,14 @@ def _print_torch(**env: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=True,
     )
+
+
+def test_ci_runs_the_readmes_two_commands() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert blocks[0].strip() == "bash scripts/setup.sh && ossa chat"
+    assert "bash scripts/setup.sh" in ci
+    assert ci[-1] == blocks[1].strip() == ".venv/bin/python -m pytest"
 
 
 # -- which torch build ------------------------------------------------------------------------
