@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import quote, unquote, urlsplit
 
-#: Markers the converter writes; page text itself can never contain 【 or 】 (see sanitize).
+#: Markers the converter writes; page text itself can never contain 【 or 】 (see sanitize),
+#: nor start a line of its own that the display does not number.
 LINK_MARKER = re.compile(r"【\d+†(?P<text>[^†】]+)(?:†[^†】]+)?】")
 _PARTIAL_MARKER_START = re.compile(r"^[^【】]*】")
 _PARTIAL_MARKER_END = re.compile(r"【\d*(?:†(?P<text>[^†】]*)(?:†[^†】]*)?)?$")
 _LOOKALIKES = str.maketrans({"【": "〖", "】": "〗", "◼": "◾", "\u200b": None})
+#: What str.splitlines (and a reader) takes for a line break, besides ``\n``.
+_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 FIND_WINDOW_LINES = 4
 FIND_MAX_RESULTS = 50
@@ -30,8 +34,16 @@ class ToolUsageError(Exception):
 
 
 def sanitize(text: str) -> str:
-    """Replace the characters the display reserves, so page text cannot forge markers."""
-    return text.translate(_LOOKALIKES)
+    """Page text, decoded, made safe to show: the characters the display reserves replaced
+    (so it cannot forge markers), every line break a ``\\n`` (so each line is numbered) and
+    lone surrogates (which no encoder accepts) as U+FFFD."""
+    text = _LINE_BREAKS.sub("\n", text)
+    return _SURROGATES.sub("\ufffd", text).translate(_LOOKALIKES)
+
+
+def single_line(text: str) -> str:
+    """Page text for a one-line place (a title, URL, link or error): sanitized, one line."""
+    return sanitize(text).replace("\n", " ")
 
 
 def domain_of(url: str) -> str:
@@ -59,6 +71,9 @@ class Page:
     hit_lines: dict[str, int] | None = None
     #: the URL a citation of this page points to (a find page cites the page searched)
     cite_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self.title = single_line(self.title)  # the header is one line, whoever wrote it
 
     @cached_property
     def lines(self) -> list[str]:
@@ -143,7 +158,7 @@ def render_view(
         )
     end = view_end(lines, loc, num_lines, view_tokens, counter)
     header = page.title
-    if shown_url := truncate(unquote(page.url)):
+    if shown_url := truncate(single_line(unquote(page.url))):
         header += f" ({shown_url})"
     scrollbar = f"viewing lines [{loc} - {end - 1}] of {total - 1}"
     return f"[{cursor}] {header}\n**{scrollbar}**\n\n{number_lines(lines[loc:end], offset=loc)}"

@@ -72,7 +72,6 @@ class BrowserTool(Tool):
         return ToolNamespaceConfig.browser()
 
     def close(self) -> None:
-        self.fetcher.close()
         self.backend.close()
 
     def call(self, message: Message) -> list[Message]:

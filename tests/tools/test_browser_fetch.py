@@ -1,0 +1,111 @@
+"""The fetcher against servers that fight back: bombs, drips, endless redirects and headers.
+
+The servers and the fetches run in one child process (browser_fixtures/hostile.py), in a
+network namespace of its own with only loopback up when the machine allows it (``unshare
+-n``), so nothing here can reach another address. Every scenario fetches with a 1 s budget
+and a 1 MB cap; the assertions are on outcomes (the error, how many bytes the server got to
+send, how much memory the fetch allocated), never on elapsed time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HOSTILE = Path(__file__).parent / "browser_fixtures" / "hostile.py"
+CAP = 1_000_000
+DRIPPED = 100  # bytes each drip scenario would send if nobody hung up
+
+
+def _isolated(command: list[str]) -> list[str]:
+    """``command`` in a new network namespace with loopback up, where that is allowed."""
+    if shutil.which("unshare") and shutil.which("ip"):
+        for unshare in (["unshare", "-n"], ["unshare", "-r", "-n"]):
+            probe = subprocess.run([*unshare, "ip", "link", "set", "lo", "up"], capture_output=True)
+            if probe.returncode == 0:
+                script = 'ip link set lo up && exec "$0" "$@"'
+                return [*unshare, "sh", "-c", script, *command]
+    return command  # plain 127.0.0.1: the servers bind nothing else
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, dict]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        _isolated([sys.executable, str(HOSTILE)]),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "gzip, gzip bomb",
+        "gzip bomb in two headers",
+        "deflate bomb",
+        "raw deflate bomb",
+        "gzip of deflate bomb",
+        "concatenated gzip members",
+    ],
+)
+def test_compression_bombs_stop_at_the_cap(results: dict[str, dict], scenario: str) -> None:
+    """200 MB of zeros, compressed once or twice: decoded only up to the 1 MB cap."""
+    result = results[scenario]
+    assert result["error"] is None
+    assert result["text_tail"].endswith(f"[Truncated: the page is larger than {CAP} bytes]")
+    assert result["peak_bytes"] < 8 * CAP  # never the 200 MB the body expands to
+
+
+def test_a_body_of_nothing_cannot_keep_the_reader_busy(results: dict[str, dict]) -> None:
+    """Empty deflate blocks decode to nothing: the bytes sent are capped as well."""
+    result = results["empty deflate blocks"]
+    assert result["error"] is None
+    assert result["text_tail"].endswith(f"[Truncated: the page is larger than {CAP} bytes]")
+    assert result["server_sent"] < 10 * CAP  # of the 20 MB it would send
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error"),
+    [
+        ("five gzip layers", "the body is encoded 5 times (at most 3)"),
+        ("brotli", "cannot decode content encoding `br`"),
+        ("huge header", "the server's answer is not valid HTTP/1.1: Receive buffer too long"),
+    ],
+)
+def test_undecodable_answers_are_refused(
+    results: dict[str, dict], scenario: str, error: str
+) -> None:
+    assert results[scenario]["error"] == error
+
+
+@pytest.mark.parametrize("scenario", ["body drip", "header drip"])
+def test_a_dripping_server_is_cut_off_at_the_deadline(
+    results: dict[str, dict], scenario: str
+) -> None:
+    """A byte every 0.25 s resets any per-read timeout; the fetch's one deadline does not."""
+    result = results[scenario]
+    assert result["error"] == "fetching the page took longer than 1 s"
+    headers = 70 if scenario == "body drip" else 0
+    assert result["server_sent"] < headers + DRIPPED // 4  # it hung up long before the end
+
+
+def test_redirects_share_the_deadline(results: dict[str, dict]) -> None:
+    """Each hop answers in 0.4 s, inside a per-request timeout of 1 s; the chain does not."""
+    result = results["redirect chain"]
+    assert result["error"] == "fetching the page took longer than 1 s"
+    assert result["server_sent"] < 4 * 60  # three hops at most of the six on offer
+
+
+def test_endless_interim_answers_end_at_the_deadline(results: dict[str, dict]) -> None:
+    assert results["endless 102 Processing"]["error"] == "fetching the page took longer than 1 s"
