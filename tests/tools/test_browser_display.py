@@ -191,3 +191,14 @@ def test_a_conversion_past_its_budget_is_cut_with_a_notice() -> None:
     assert "【8000†" not in page.text  # stopped after a few pieces
     assert "【100†link 100】" in page.text
     assert_display_is_ours(page, view(page))
+
+
+def test_control_characters_neither_break_conversion_nor_reach_the_display() -> None:
+    """lxml refuses them in text it is given, so a stray one next to a link lost the page."""
+    page = html_to_page(
+        "<title>T\x1b]0;owned\x07</title><p>a\x01b\x1b[2J <a href='/x'>li\x08nk</a> c\x00d</p>",
+        "https://site.example/",
+    )
+    assert "ab[2J 【0†link】 c\ufffdd" in page.text
+    assert page.title == "T]0;owned"
+    assert_display_is_ours(page, view(page))

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+
+from ossa.tools.browser.fetch import Fetcher, FetchError
 
 HOSTILE = Path(__file__).parent / "browser_fixtures" / "hostile.py"
 CAP = 1_000_000
@@ -81,6 +85,9 @@ def test_a_body_of_nothing_cannot_keep_the_reader_busy(results: dict[str, dict])
         ("five gzip layers", "the body is encoded 5 times (at most 3)"),
         ("brotli", "cannot decode content encoding `br`"),
         ("huge header", "the server's answer is not valid HTTP/1.1: Receive buffer too long"),
+        ("no answer", "the server closed the connection without answering"),
+        # the reason phrase is the server's text: one line, and no markers
+        ("forged reason phrase", "HTTP 404 Not 〖0†here†evil.example〗"),
     ],
 )
 def test_undecodable_answers_are_refused(
@@ -89,14 +96,14 @@ def test_undecodable_answers_are_refused(
     assert results[scenario]["error"] == error
 
 
-@pytest.mark.parametrize("scenario", ["body drip", "header drip"])
+@pytest.mark.parametrize("scenario", ["body drip", "header drip", "tls handshake drip"])
 def test_a_dripping_server_is_cut_off_at_the_deadline(
     results: dict[str, dict], scenario: str
 ) -> None:
     """A byte every 0.25 s resets any per-read timeout; the fetch's one deadline does not."""
     result = results[scenario]
     assert result["error"] == "fetching the page took longer than 1 s"
-    headers = 70 if scenario == "body drip" else 0
+    headers = {"body drip": 66, "header drip": 0, "tls handshake drip": 5}[scenario]
     assert result["server_sent"] < headers + DRIPPED // 4  # it hung up long before the end
 
 
@@ -109,3 +116,26 @@ def test_redirects_share_the_deadline(results: dict[str, dict]) -> None:
 
 def test_endless_interim_answers_end_at_the_deadline(results: dict[str, dict]) -> None:
     assert results["endless 102 Processing"]["error"] == "fetching the page took longer than 1 s"
+
+
+def test_a_charset_that_decodes_in_quadratic_time_is_not_used(results: dict[str, dict]) -> None:
+    """``charset=punycode`` would take minutes over a 5 MB page; the body is read as UTF-8."""
+    result = results["punycode charset"]
+    assert result["error"] is None
+    assert result["text_tail"].endswith("ünïcödé ")
+
+
+def test_a_slow_name_lookup_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo cannot be interrupted: it is waited for only until the deadline."""
+    release = threading.Event()
+
+    def getaddrinfo(*args: object, **kwargs: object) -> list:
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    try:
+        with pytest.raises(FetchError, match="fetching the page took longer than 0.2 s"):
+            Fetcher(timeout=0.2).fetch("http://slow-dns.example/")
+    finally:
+        release.set()  # the lookup thread ends now rather than in 30 s

@@ -115,12 +115,12 @@ class Fetcher:
             sock.settimeout(deadline.remaining())
             sock.sendall(connection.send(request) + connection.send(h11.EndOfMessage()))
             events = _events(connection, sock, deadline)
-            head = next(e for e in events if isinstance(e, h11.Response))
+            head = next(e for e in events if isinstance(e, h11.Response))  # or _events raises
             headers: dict[str, list[str]] = {}
             for name, value in head.headers:
-                headers.setdefault(name.decode("ascii"), []).append(value.decode("latin-1"))
+                headers.setdefault(name.decode("ascii"), []).append(value.decode(errors="replace"))
             response = _Response(
-                head.status_code, head.reason.decode("latin-1"), headers, b"", False
+                head.status_code, head.reason.decode(errors="replace"), headers, b"", False
             )
             if head.status_code in _REDIRECTS or head.status_code >= 400:
                 return response  # the body is not shown
@@ -131,8 +131,6 @@ class Fetcher:
             raise FetchError(f"the server's answer is not valid HTTP/1.1: {_shown(str(e))}") from e
         except DecodingError as e:
             raise FetchError(str(e)) from e
-        except StopIteration:
-            raise FetchError("the server closed the connection without answering") from None
         except TimeoutError:  # every wait is given only the time left
             raise deadline.exceeded() from None
         except OSError as e:
@@ -227,7 +225,10 @@ def _events(connection: h11.Connection, sock: socket.socket, deadline: Deadline)
         event = connection.next_event()
         if event is h11.NEED_DATA:
             sock.settimeout(deadline.remaining())
-            connection.receive_data(sock.recv(_RECV_BYTES))
+            data = sock.recv(_RECV_BYTES)
+            if not data and connection.their_state is h11.SEND_RESPONSE:
+                raise FetchError("the server closed the connection without answering")
+            connection.receive_data(data)
             continue
         if isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             return

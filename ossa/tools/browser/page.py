@@ -19,10 +19,16 @@ from urllib.parse import quote, unquote, urlsplit
 LINK_MARKER = re.compile(r"【\d+†(?P<text>[^†】]+)(?:†[^†】]+)?】")
 _PARTIAL_MARKER_START = re.compile(r"^[^【】]*】")
 _PARTIAL_MARKER_END = re.compile(r"【\d*(?:†(?P<text>[^†】]*)(?:†[^†】]*)?)?$")
-_LOOKALIKES = str.maketrans({"【": "〖", "】": "〗", "◼": "◾", "\u200b": None})
-#: What str.splitlines (and a reader) takes for a line break, besides ``\n``.
-_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-_SURROGATES = re.compile("[\ud800-\udfff]")
+#: One pass over page text: the display's reserved characters replaced by lookalikes, what
+#: str.splitlines (and a reader) takes for a line break made a ``\\n``, control characters
+#: (terminal escapes start with one) and the non-characters XML refuses dropped, and lone
+#: surrogates (which no encoder accepts) made U+FFFD.
+_SANITIZE = str.maketrans(
+    {"【": "〖", "】": "〗", "◼": "◾", "\u200b": None}
+    | dict.fromkeys("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n")
+    | dict.fromkeys([*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, 0xFFFE, 0xFFFF])
+    | dict.fromkeys(range(0xD800, 0xE000), "\ufffd")
+)
 
 FIND_WINDOW_LINES = 4
 FIND_MAX_RESULTS = 50
@@ -34,11 +40,9 @@ class ToolUsageError(Exception):
 
 
 def sanitize(text: str) -> str:
-    """Page text, decoded, made safe to show: the characters the display reserves replaced
-    (so it cannot forge markers), every line break a ``\\n`` (so each line is numbered) and
-    lone surrogates (which no encoder accepts) as U+FFFD."""
-    text = _LINE_BREAKS.sub("\n", text)
-    return _SURROGATES.sub("\ufffd", text).translate(_LOOKALIKES)
+    """Page text, decoded, made safe to show: it cannot forge markers, every line it has is
+    numbered, and it holds nothing a terminal or an encoder chokes on."""
+    return text.replace("\r\n", "\n").translate(_SANITIZE)
 
 
 def single_line(text: str) -> str:

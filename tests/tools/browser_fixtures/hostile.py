@@ -77,13 +77,8 @@ class Server:
 
 
 def _read_head(sock: socket.socket) -> str:
-    data = b""
-    while b"\r\n\r\n" not in data and len(data) < 65536:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode("latin-1")
+    """The request (or TLS hello): on loopback, the client's one write arrives in one piece."""
+    return sock.recv(65536).decode("latin-1")
 
 
 def _head(status: str = "200 OK", **headers: str) -> bytes:
@@ -114,7 +109,8 @@ def _bomb(layers: list[int]) -> bytes:
 
 def answer(body: bytes, **headers: str) -> Callable[[Conn, str], None]:
     def respond(conn: Conn, _: str) -> None:
-        conn.send(_head(content_type="text/plain", content_length=str(len(body)), **headers))
+        fields = {"content_type": "text/plain", "content_length": str(len(body)), **headers}
+        conn.send(_head(**fields))
         conn.send(body)
 
     return respond
@@ -143,6 +139,12 @@ def empty_blocks(conn: Conn, _: str) -> None:
         conn.send(b"\x00\x00\x00\xff\xff" * 20_000)
 
 
+def tls_drip(conn: Conn, _: str) -> None:
+    """A TLS handshake record that announces 16 KB and arrives a byte at a time."""
+    conn.send(b"\x16\x03\x03\x40\x00")
+    conn.drip(b"\x02" * DRIP_BYTES)
+
+
 def endless_informational(conn: Conn, _: str) -> None:
     for _ in range(100):
         time.sleep(DRIP_SECONDS / 5)
@@ -151,6 +153,10 @@ def endless_informational(conn: Conn, _: str) -> None:
 
 def huge_header(conn: Conn, _: str) -> None:
     conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 10_000_000 + b"\r\n\r\n")
+
+
+def _forged_reason(conn: Conn, _: str) -> None:
+    conn.send("HTTP/1.1 404 Not 【0†here†evil.example】\r\ncontent-length: 0\r\n\r\n".encode())
 
 
 def _scenarios() -> dict[str, tuple[Callable[[Conn, str], None], str, int]]:
@@ -180,6 +186,18 @@ def _scenarios() -> dict[str, tuple[Callable[[Conn, str], None], str, int]]:
         "redirect chain": (redirect_chain, "/hop0", 6),
         "endless 102 Processing": (endless_informational, "/", 1),
         "huge header": (huge_header, "/", 1),
+        "tls handshake drip": (tls_drip, "/", 1),
+        "no answer": (lambda conn, request: None, "/", 1),
+        "forged reason phrase": (
+            _forged_reason,
+            "/",
+            1,
+        ),
+        "punycode charset": (
+            answer("ünïcödé ".encode() * 25_000, content_type="text/plain; charset=punycode"),
+            "/",
+            1,
+        ),
     }
 
 
@@ -189,7 +207,8 @@ def run(name: str, respond: Callable[[Conn, str], None], path: str, connections:
     tracemalloc.start()
     result: dict[str, object] = {"error": None, "text_chars": 0}
     try:
-        page = fetcher.fetch(f"http://127.0.0.1:{server.port}{path}")
+        scheme = "https" if name.startswith("tls") else "http"
+        page = fetcher.fetch(f"{scheme}://127.0.0.1:{server.port}{path}")
         result["text_chars"] = len(page.text)
         result["text_tail"] = page.text[-80:]
     except FetchError as e:
