@@ -7,16 +7,18 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import lxml.html
 import pytest
 from lxml import etree
 
 from ossa.tools.browser.backends import SearchResult, results_page
-from ossa.tools.browser.convert import html_to_page, json_to_page, text_to_page
+from ossa.tools.browser.convert import html_to_page, json_to_page, pdf_to_page, text_to_page
 from ossa.tools.browser.limits import Deadline
 from ossa.tools.browser.page import LINK_MARKER, Page, find_in_page, render_view
 
+FIXTURES = Path(__file__).parent / "browser_fixtures"
 _ROW = re.compile(r"L(\d+): ")
 
 
@@ -202,3 +204,13 @@ def test_control_characters_neither_break_conversion_nor_reach_the_display() -> 
     assert "ab[2J 【0†link】 c\ufffdd" in page.text
     assert page.title == "T]0;owned"
     assert_display_is_ours(page, view(page))
+
+
+def test_pdf_pages_past_the_budget_are_cut_with_a_notice() -> None:
+    raw = (FIXTURES / "corpus" / "heliotrope.pdf").read_bytes()
+    ticks = itertools.count()
+    budget = Deadline(0.5, "converting the page", clock=lambda: float(next(ticks)))
+    page = pdf_to_page(raw, "https://p.example/h.pdf", budget=budget)
+    assert page.text.endswith("\n[Truncated: converting the page took longer than 0.5 s]")
+    assert "Heliotrope flowers" not in page.text
+    assert "Heliotrope flowers" in pdf_to_page(raw, "https://p.example/h.pdf").text

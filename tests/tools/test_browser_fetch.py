@@ -9,10 +9,12 @@ send, how much memory the fetch allocated), never on elapsed time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -139,3 +141,34 @@ def test_a_slow_name_lookup_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch
             Fetcher(timeout=0.2).fetch("http://slow-dns.example/")
     finally:
         release.set()  # the lookup thread ends now rather than in 30 s
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_https_certificates_are_verified(tmp_path: Path) -> None:
+    """A self-signed server on 127.0.0.1: TLS runs, and the certificate is refused."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as sock:
+            context.wrap_socket(sock, server_side=True).close()  # the client hangs up in it
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED"):
+            Fetcher(allow_private_network=True, timeout=5).fetch(
+                f"https://127.0.0.1:{listener.getsockname()[1]}/"
+            )
+    finally:
+        thread.join(10)
+        listener.close()

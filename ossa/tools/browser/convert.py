@@ -149,9 +149,15 @@ def _html_to_text(html: str, budget: Deadline) -> str:
             break
     text = _BLANK_LINE.sub("", converter.finish().strip())
     text = _BLANK_RUN.sub("\n\n", text)
-    if cut:
-        text += f"\n\n[Truncated: {budget.what} took longer than {budget.seconds:g} s]"
-    return text
+    return f"{text}\n\n{_cut_notice(budget)}" if cut else text
+
+
+def _budget() -> Deadline:
+    return Deadline(PROCESSING_SECONDS, "converting the page")
+
+
+def _cut_notice(budget: Deadline) -> str:
+    return f"[Truncated: {budget.what} took longer than {budget.seconds:g} s]"
 
 
 def html_to_page(
@@ -160,8 +166,7 @@ def html_to_page(
     """A page from HTML, as the gpt-oss reference browser shows it, in linear time and
     within ``budget`` (by default ``PROCESSING_SECONDS``): past it, the rest is cut with
     a notice."""
-    if budget is None:
-        budget = Deadline(PROCESSING_SECONDS, "converting the page")
+    budget = budget or _budget()
     html = _SMP.sub("", html)
     if not html.strip():
         return Page(url=url, title=title or domain_of(url), text=_with_url_line(url, ""))
@@ -214,11 +219,18 @@ def _pretty_json(raw: bytes) -> str | None:
     return "".join(pieces)
 
 
-def pdf_to_page(raw: bytes, url: str) -> Page:
-    """The text layer of a PDF, one block per page; scanned PDFs come out empty."""
+def pdf_to_page(raw: bytes, url: str, *, budget: Deadline | None = None) -> Page:
+    """The text layer of a PDF, one block per page, pages past the ``budget`` cut with a
+    notice; scanned PDFs come out empty."""
     from pypdf import PdfReader
 
+    budget = budget or _budget()
     reader = PdfReader(io.BytesIO(raw))
-    text = "\n\n".join((p.extract_text() or "").strip() for p in reader.pages)
+    blocks = []
+    for page in reader.pages:
+        if budget.expired:
+            blocks.append(_cut_notice(budget))
+            break
+        blocks.append((page.extract_text() or "").strip())
     info_title = reader.metadata.title if reader.metadata else None
-    return text_to_page(text, url, title=info_title or None)
+    return text_to_page("\n\n".join(blocks), url, title=info_title or None)
