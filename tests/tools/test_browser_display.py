@@ -214,3 +214,11 @@ def test_pdf_pages_past_the_budget_are_cut_with_a_notice() -> None:
     assert page.text.endswith("\n[Truncated: converting the page took longer than 0.5 s]")
     assert "Heliotrope flowers" not in page.text
     assert "Heliotrope flowers" in pdf_to_page(raw, "https://p.example/h.pdf").text
+
+
+def test_xhtml_declarations_and_empty_documents_open() -> None:
+    xhtml = '<?xml version="1.0" encoding="utf-8"?>\n<html><title>X</title><p>Body</p></html>'
+    page = html_to_page(xhtml, "https://x.example/")
+    assert (page.title, page.text) == ("X", "\nURL: https://x.example/\nBody")
+    for empty in ["<!-- only a comment -->", "</p>", "<![CDATA[x]]>"]:
+        assert html_to_page(empty, "https://x.example/").text == "\nURL: https://x.example/\n"

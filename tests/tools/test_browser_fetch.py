@@ -88,6 +88,8 @@ def test_a_body_of_nothing_cannot_keep_the_reader_busy(results: dict[str, dict])
         ("brotli", "cannot decode content encoding `br`"),
         ("huge header", "the server's answer is not valid HTTP/1.1: Receive buffer too long"),
         ("no answer", "the server closed the connection without answering"),
+        ("redirect to a file", "only http and https URLs can be opened, not `file:`"),
+        ("redirect to a broken URL", "cannot follow the redirect to `http://[::1/`"),
         # the reason phrase is the server's text: one line, and no markers
         ("forged reason phrase", "HTTP 404 Not 〖0†here†evil.example〗"),
     ],

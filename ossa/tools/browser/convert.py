@@ -28,6 +28,7 @@ _KEPT_ATTRIBUTES = {"href", "alt", "title", "start"}
 #: indents each level: 1000 levels of ``[`` would become a million spaces per 2 KB).
 _JSON_GROWTH = 4
 
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>")
 _SMP = re.compile(r"[\U00010000-\U0001FFFF]")  # emoji and friends; lxml mishandles them
 _SUP = re.compile(r"<sup( [^>]*)?>([\w\-]+)</sup>")
 _SUB = re.compile(r"<sub( [^>]*)?>([\w\-]+)</sub>")
@@ -167,10 +168,11 @@ def html_to_page(
     within ``budget`` (by default ``PROCESSING_SECONDS``): past it, the rest is cut with
     a notice."""
     budget = budget or _budget()
-    html = _SMP.sub("", html)
-    if not html.strip():
+    html = _XML_DECLARATION.sub("", _SMP.sub("", html), count=1)  # lxml refuses it in a str
+    try:
+        root = lxml.html.fromstring(html)
+    except lxml.etree.ParserError:  # nothing but whitespace, comments and the like
         return Page(url=url, title=title or domain_of(url), text=_with_url_line(url, ""))
-    root = lxml.html.fromstring(html)
     _sanitize_tree(root)
     if not title:
         found = root.find(".//title")

@@ -86,7 +86,12 @@ class Fetcher:
                 response = self._get(target, deadline)
                 location = response.header("location")
                 if response.status in _REDIRECTS and location:
-                    url = urljoin(url, location)
+                    try:
+                        url = urljoin(url, location)
+                    except ValueError:
+                        raise FetchError(
+                            f"cannot follow the redirect to `{_shown(location)}`"
+                        ) from None
                     continue
                 if response.status >= 400:
                     raise FetchError(f"HTTP {response.status} {_shown(response.reason)}")

@@ -155,6 +155,13 @@ def huge_header(conn: Conn, _: str) -> None:
     conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 10_000_000 + b"\r\n\r\n")
 
 
+def _redirect(location: str) -> Callable[[Conn, str], None]:
+    def respond(conn: Conn, _: str) -> None:
+        conn.send(_head("302 Found", location=location, content_length="0"))
+
+    return respond
+
+
 def _forged_reason(conn: Conn, _: str) -> None:
     conn.send("HTTP/1.1 404 Not 【0†here†evil.example】\r\ncontent-length: 0\r\n\r\n".encode())
 
@@ -188,6 +195,8 @@ def _scenarios() -> dict[str, tuple[Callable[[Conn, str], None], str, int]]:
         "huge header": (huge_header, "/", 1),
         "tls handshake drip": (tls_drip, "/", 1),
         "no answer": (lambda conn, request: None, "/", 1),
+        "redirect to a file": (_redirect("file:///etc/passwd"), "/", 1),
+        "redirect to a broken URL": (_redirect("http://[::1/"), "/", 1),
         "forged reason phrase": (
             _forged_reason,
             "/",
