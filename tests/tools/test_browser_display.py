@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,18 +31,20 @@ class _Characters:
 
 
 def view(page: Page, cursor: int = 0) -> str:
-    return render_view(page, cursor, 0, -1, 100_000, _Characters())  # type: ignore[arg-type]
+    return render_view(page, cursor, 0, -1, 10**9, _Characters())  # type: ignore[arg-type]
 
 
 def assert_display_is_ours(page: Page, shown: str) -> None:
     """Exactly one header line, the scrollbar, a blank, then rows numbered 0, 1, 2, ...; every
-    marker names a link the page really has, and no character is a line break in disguise."""
+    marker is whole and names a link the page really has, and no character is a line break
+    in disguise."""
     header, scrollbar, blank, *rows = shown.split("\n")
     assert header.startswith("[") and scrollbar.startswith("**viewing lines [") and blank == ""
     for n, row in enumerate(rows):
         assert _ROW.match(row) and _ROW.match(row).group(1) == str(n), row
     assert not re.search("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ud800-\udfff]", shown)
-    assert shown.count("【") == shown.count("】") == len(LINK_MARKER.findall(shown))
+    text = page.text  # markers are whole before wrapping cuts them into rows
+    assert text.count("【") == text.count("】") == len(LINK_MARKER.findall(text))
     for marker in re.findall(r"【(\d+)†", shown):
         assert marker in page.links or page.hit_lines is not None
 
@@ -222,3 +225,19 @@ def test_xhtml_declarations_and_empty_documents_open() -> None:
     assert (page.title, page.text) == ("X", "\nURL: https://x.example/\nBody")
     for empty in ["<!-- only a comment -->", "</p>", "<![CDATA[x]]>"]:
         assert html_to_page(empty, "https://x.example/").text == "\nURL: https://x.example/\n"
+
+
+def test_a_page_long_word_is_wrapped_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """textwrap breaks a long word by copying the rest of it for every row: it is never
+    handed more than a bounded piece, and the rows come out the same."""
+    handed: list[int] = []
+    real_wrap = textwrap.wrap
+
+    def wrap(text: str, **kwargs: object) -> list[str]:
+        handed.append(len(text))
+        return real_wrap(text, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(textwrap, "wrap", wrap)
+    lines = text_to_page("a" * 1_000_000, "https://w.example/w").lines
+    assert lines[2:] == ["a" * 80] * 12_500
+    assert max(handed) <= 200 * 80

@@ -142,12 +142,14 @@ def _html_to_text(html: str, budget: Deadline) -> str:
     html = _SUB.sub(r"_{\2}", html)
     html = _TAGS_INSIDE_WORD.sub(r" \1", html)  # table cells and the like stay apart
     converter = _PlainText()
+    start = 0
     cut = False
-    for start in range(0, len(html), _FEED_CHARS):  # html2text is the slow part: fed in
-        converter.feed(html[start : start + _FEED_CHARS])  # pieces, to stop at the budget
-        if start + _FEED_CHARS < len(html) and budget.expired:
-            cut = True
-            break
+    while start < len(html) and not cut:  # html2text is the slow part: fed in pieces, to
+        end = html.find("<", start + _FEED_CHARS)  # stop at the budget; a piece ends before
+        end = len(html) if end == -1 else end  # a tag, so no text is cut (a marker in two)
+        converter.feed(html[start:end])
+        start = end
+        cut = start < len(html) and budget.expired
     text = _BLANK_LINE.sub("", converter.finish().strip())
     text = _BLANK_RUN.sub("\n\n", text)
     return f"{text}\n\n{_cut_notice(budget)}" if cut else text

@@ -88,16 +88,27 @@ class Page:
         return self.url if self.cite_url is None else self.cite_url
 
 
+#: textwrap copies the rest of a word each time it breaks one, quadratic in the word's length;
+#: longer lines are wrapped in pieces of this many rows (so a long word wraps the same).
+WRAP_PIECE_ROWS = 200
+
+
 def wrap_lines(text: str, width: int = 80) -> list[str]:
     """Split on newlines and wrap each line at 80 columns, keeping blank lines and spaces."""
     lines: list[str] = []
+    piece = WRAP_PIECE_ROWS * width
     for line in text.split("\n"):
-        if line:
-            lines.extend(
-                textwrap.wrap(line, width=width, replace_whitespace=False, drop_whitespace=False)
-            )
-        else:
+        if not line:
             lines.append("")
+        for start in range(0, len(line), piece):
+            lines.extend(
+                textwrap.wrap(
+                    line[start : start + piece],
+                    width=width,
+                    replace_whitespace=False,
+                    drop_whitespace=False,
+                )
+            )
     return lines
 
 
