@@ -55,6 +55,7 @@ def _inflate(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
         return
     wbits = _GZIP if gzip else zlib.MAX_WBITS if _zlib_header(head) else -zlib.MAX_WBITS
     decoder = zlib.decompressobj(wbits)
+    whole_members = 0
     try:
         for data in itertools.chain([head], chunks):
             while data:
@@ -62,6 +63,7 @@ def _inflate(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
                     if not gzip:
                         return
                     decoder = zlib.decompressobj(wbits)
+                    whole_members += 1
                 out = decoder.decompress(data, CHUNK)
                 data = decoder.unconsumed_tail or decoder.unused_data
                 if out:
@@ -72,6 +74,8 @@ def _inflate(chunks: Iterable[bytes], *, gzip: bool) -> Iterator[bytes]:
                 return
             yield out
     except zlib.error as e:
+        if whole_members:  # padding after a whole member: browsers ignore it too
+            return
         raise DecodingError(f"the body is not valid {'gzip' if gzip else 'deflate'}: {e}") from e
 
 

@@ -89,7 +89,6 @@ def is_public(ip: IPAddress) -> bool:
 class Target:
     """Where one request goes: the URL split into what the connection and request need."""
 
-    url: str
     scheme: str
     #: ASCII (IDNA) host name or IP literal without brackets: resolved, and the TLS name
     host: str
@@ -124,7 +123,6 @@ def parse_target(url: str) -> Target:
     path = quote(parts.path or "/", safe=_URL_SAFE)
     query = f"?{quote(parts.query, safe=_URL_SAFE)}" if parts.query else ""
     return Target(
-        url=url,
         scheme=scheme,
         host=host,
         port=port,
