@@ -241,3 +241,10 @@ def test_a_page_long_word_is_wrapped_in_linear_time(monkeypatch: pytest.MonkeyPa
     lines = text_to_page("a" * 1_000_000, "https://w.example/w").lines
     assert lines[2:] == ["a" * 80] * 12_500
     assert max(handed) <= 200 * 80
+
+
+def test_a_huge_title_is_not_repeated_in_every_view() -> None:
+    page = html_to_page(f"<title>{'long title ' * 100_000}</title><p>x</p>", "https://t.example/")
+    header = view(page).split("\n")[0]
+    assert len(header) < 1100
+    assert header.endswith("… (https://t.example/)")

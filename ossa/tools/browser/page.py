@@ -33,6 +33,7 @@ _SANITIZE = str.maketrans(
 FIND_WINDOW_LINES = 4
 FIND_MAX_RESULTS = 50
 URL_DISPLAY_CHARS = 1024
+TITLE_DISPLAY_CHARS = 1024
 
 
 class ToolUsageError(Exception):
@@ -77,7 +78,8 @@ class Page:
     cite_url: str | None = None
 
     def __post_init__(self) -> None:
-        self.title = single_line(self.title)  # the header is one line, whoever wrote it
+        # the header is one short line, whoever wrote the title: every view repeats it
+        self.title = truncate(single_line(self.title), TITLE_DISPLAY_CHARS)
 
     @cached_property
     def lines(self) -> list[str]:
