@@ -174,3 +174,19 @@ def test_https_certificates_are_verified(tmp_path: Path) -> None:
     finally:
         thread.join(10)
         listener.close()
+
+
+def test_a_connection_nobody_accepts_ends_at_the_deadline() -> None:
+    """A listener whose queue is full: the handshake is never answered."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(4)]
+        try:
+            for sock in queued:
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+            with pytest.raises(FetchError, match="fetching the page took longer than 0.5 s"):
+                Fetcher(allow_private_network=True, timeout=0.5).fetch(f"http://127.0.0.1:{port}/")
+        finally:
+            for sock in queued:
+                sock.close()
