@@ -127,7 +127,9 @@ class Fetcher:
             response = _Response(
                 head.status_code, head.reason.decode(errors="replace"), headers, b"", False
             )
-            if head.status_code in _REDIRECTS or head.status_code >= 400:
+            if response.status >= 400 or (
+                response.status in _REDIRECTS and response.header("location")
+            ):
                 return response  # the body is not shown
             raw = (e.data for e in events if isinstance(e, h11.Data))
             response.body, response.truncated = self._read_capped(raw, headers)
