@@ -190,3 +190,20 @@ def test_a_connection_nobody_accepts_ends_at_the_deadline() -> None:
         finally:
             for sock in queued:
                 sock.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "negative length",
+        "two lengths",
+        "chunk size overflow",
+        "HTTP/0.9",
+        "status 99999",
+        "cut short",
+    ],
+)
+def test_malformed_answers_are_one_clear_error(results: dict[str, dict], name: str) -> None:
+    error = results[f"malformed: {name}"]["error"]
+    assert error.startswith("the server's answer is not valid HTTP/1.1: "), error
+    assert "\n" not in error

@@ -155,6 +155,25 @@ def huge_header(conn: Conn, _: str) -> None:
     conn.send(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 10_000_000 + b"\r\n\r\n")
 
 
+MALFORMED = {
+    "negative length": b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\nx",
+    "two lengths": b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nxx",
+    "chunk size overflow": b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    + b"f" * 40
+    + b"\r\nx",
+    "HTTP/0.9": b"<html>\r\n\r\nno status line</html>",
+    "status 99999": b"HTTP/1.1 99999 Huh\r\ncontent-length: 0\r\n\r\n",
+    "cut short": b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this",
+}
+
+
+def _raw(data: bytes) -> Callable[[Conn, str], None]:
+    def respond(conn: Conn, _: str) -> None:
+        conn.send(data)
+
+    return respond
+
+
 def _redirect(location: str) -> Callable[[Conn, str], None]:
     def respond(conn: Conn, _: str) -> None:
         conn.send(_head("302 Found", location=location, content_length="0"))
@@ -195,6 +214,7 @@ def _scenarios() -> dict[str, tuple[Callable[[Conn, str], None], str, int]]:
         "huge header": (huge_header, "/", 1),
         "tls handshake drip": (tls_drip, "/", 1),
         "no answer": (lambda conn, request: None, "/", 1),
+        **{f"malformed: {name}": (_raw(answer), "/", 1) for name, answer in MALFORMED.items()},
         "redirect to a file": (_redirect("file:///etc/passwd"), "/", 1),
         "redirect to a broken URL": (_redirect("http://[::1/"), "/", 1),
         "forged reason phrase": (
