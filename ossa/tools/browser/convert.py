@@ -7,7 +7,6 @@ Markdown-ish text, prefixed ``\\nURL: {url}\\n`` so that ``L1`` shows the addres
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from urllib.parse import unquote, urljoin, urlsplit
@@ -16,6 +15,7 @@ import html2text
 import lxml.etree
 import lxml.html
 
+from ossa.tools.browser import pdftext
 from ossa.tools.browser.limits import Deadline
 from ossa.tools.browser.page import Page, domain_of, sanitize, single_line
 
@@ -224,17 +224,12 @@ def _pretty_json(raw: bytes) -> str | None:
 
 
 def pdf_to_page(raw: bytes, url: str, *, budget: Deadline | None = None) -> Page:
-    """The text layer of a PDF, one block per page, pages past the ``budget`` cut with a
-    notice; scanned PDFs come out empty."""
-    from pypdf import PdfReader
-
+    """The text layer of a PDF, one block per page, read in a child process the ``budget``
+    stops (pages past it are cut with a notice); scanned PDFs come out empty. Raises
+    ValueError for a PDF that cannot be read."""
     budget = budget or _budget()
-    reader = PdfReader(io.BytesIO(raw))
-    blocks = []
-    for page in reader.pages:
-        if budget.expired:
-            blocks.append(_cut_notice(budget))
-            break
-        blocks.append((page.extract_text() or "").strip())
-    info_title = reader.metadata.title if reader.metadata else None
-    return text_to_page("\n\n".join(blocks), url, title=info_title or None)
+    result = pdftext.extract(raw, budget)
+    if result.error is not None and not result.pages:
+        raise ValueError(f"cannot read the PDF: {result.error}")
+    blocks = result.pages + ([_cut_notice(budget)] if result.cut else [])
+    return text_to_page("\n\n".join(blocks), url, title=result.title)
