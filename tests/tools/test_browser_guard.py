@@ -121,11 +121,17 @@ def test_urls_are_reduced_to_one_ascii_host() -> None:
     assert target.request_target == "/a%20b/%C3%BC?q=%C3%A4"
     assert parse_target("https://[::1]/").host_header == "[::1]"
     assert parse_target("http://localhost./").host == "localhost"
+    # ASCII names as they are (the web has these), others in IDNA
+    for name in ["my_host.example", "r3---sn-ab.example", "a-.example"]:
+        assert parse_target(f"https://{name}/").host == name
+    assert parse_target("http://bücher.example/").host == "xn--bcher-kva.example"
+    assert parse_target("http://💩.la/").host == "xn--ls8h.la"
     for url, reason in [
         ("http://127.0.0.1\\@public.example/", "backslash"),
         ("http://example.com:99999/", "port"),
         ("http:///path", "no host"),
         ("http://a..b/", "not a valid domain name"),
+        ("http://ex$ample.com/", "not a valid domain name"),
         ("file:///etc/passwd", "only http and https"),
     ]:
         with pytest.raises(ValueError, match=reason):

@@ -12,11 +12,14 @@ reach the embedded IPv4 address, so ``64:ff9b::7f00:1`` is loopback in disguise.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import idna
+
+from ossa.tools.browser.page import single_line
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -54,6 +57,7 @@ _NOT_PUBLIC = [
     )
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*", re.ASCII)
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
@@ -132,18 +136,28 @@ def parse_target(url: str) -> Target:
 
 
 def _ascii_host(host: str) -> str:
-    """An IP literal as written, or the name in IDNA (UTS 46) ASCII, without a trailing dot."""
+    """An IP literal as written, or the name in ASCII (IDNA for non-ASCII names, mapped as
+    UTS 46 says: fullwidth and circled letters, odd dots), without a trailing dot. ASCII
+    names are taken as they are (``my_host``, ``r3---sn``), if made of name characters."""
     literal = host.replace("%25", "%", 1)  # an IPv6 zone, percent-encoded (RFC 6874)
     try:
         ipaddress.ip_address(literal.split("%")[0])
         return literal
     except ValueError:
         pass
-    name = host.rstrip(".")
-    try:
-        return idna.encode(name, uts46=True).decode("ascii")
-    except idna.IDNAError as e:
-        raise ValueError(f"the URL's host is not a valid domain name ({e})") from None
+    name = host
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            try:  # IDNA 2003, which browsers still accept for names like emoji domains
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError as e:
+                raise ValueError(f"the URL's host is not a valid domain name ({e})") from None
+    name = name.rstrip(".")
+    if not name or not _NAME.fullmatch(name):
+        raise ValueError(f"the URL's host `{single_line(host)[:100]}` is not a valid domain name")
+    return name
 
 
 def checked_addresses(
