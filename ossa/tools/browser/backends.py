@@ -22,7 +22,7 @@ import httpx
 
 from ossa.tools.browser.convert import html_to_page, pdf_to_page, text_to_page
 from ossa.tools.browser.fetch import USER_AGENT
-from ossa.tools.browser.page import Page, strip_link_markers
+from ossa.tools.browser.page import Page, single_line, strip_link_markers
 
 #: HTTP statuses DuckDuckGo answers with when it throttles a client.
 _RATE_LIMITED = {202, 403, 429}
@@ -171,7 +171,9 @@ class SearxngBackend(SearchBackend):
                 "in its settings.yml"
             )
         if response.status_code != 200:
-            raise BackendError(f"SearXNG error {response.status_code}: {response.text[:200]}")
+            raise BackendError(
+                f"SearXNG error {response.status_code}: {single_line(response.text[:200])}"
+            )
         try:
             results = response.json()["results"]
         except (ValueError, KeyError) as e:
@@ -212,7 +214,9 @@ class KeyedBackend(SearchBackend):
         except httpx.HTTPError as e:
             raise BackendError(f"{self.name} is unreachable: {e}") from e
         if response.status_code != 200:
-            raise BackendError(f"{self.name} error {response.status_code}: {response.text[:200]}")
+            raise BackendError(
+                f"{self.name} error {response.status_code}: {single_line(response.text[:200])}"
+            )
         return response.json()
 
     def close(self) -> None:

@@ -14,15 +14,26 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import quote, unquote, urlsplit
 
-#: Markers the converter writes; page text itself can never contain 【 or 】 (see sanitize).
+#: Markers the converter writes; page text itself can never contain 【 or 】 (see sanitize),
+#: nor start a line of its own that the display does not number.
 LINK_MARKER = re.compile(r"【\d+†(?P<text>[^†】]+)(?:†[^†】]+)?】")
 _PARTIAL_MARKER_START = re.compile(r"^[^【】]*】")
 _PARTIAL_MARKER_END = re.compile(r"【\d*(?:†(?P<text>[^†】]*)(?:†[^†】]*)?)?$")
-_LOOKALIKES = str.maketrans({"【": "〖", "】": "〗", "◼": "◾", "\u200b": None})
+#: One pass over page text: the display's reserved characters replaced by lookalikes, what
+#: str.splitlines (and a reader) takes for a line break made a ``\\n``, control characters
+#: (terminal escapes start with one) and the non-characters XML refuses dropped, and lone
+#: surrogates (which no encoder accepts) made U+FFFD.
+_SANITIZE = str.maketrans(
+    {"【": "〖", "】": "〗", "◼": "◾", "\u200b": None}
+    | dict.fromkeys("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", "\n")
+    | dict.fromkeys([*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, 0xFFFE, 0xFFFF])
+    | dict.fromkeys(range(0xD800, 0xE000), "\ufffd")
+)
 
 FIND_WINDOW_LINES = 4
 FIND_MAX_RESULTS = 50
 URL_DISPLAY_CHARS = 1024
+TITLE_DISPLAY_CHARS = 1024
 
 
 class ToolUsageError(Exception):
@@ -30,8 +41,14 @@ class ToolUsageError(Exception):
 
 
 def sanitize(text: str) -> str:
-    """Replace the characters the display reserves, so page text cannot forge markers."""
-    return text.translate(_LOOKALIKES)
+    """Page text, decoded, made safe to show: it cannot forge markers, every line it has is
+    numbered, and it holds nothing a terminal or an encoder chokes on."""
+    return text.replace("\r\n", "\n").translate(_SANITIZE)
+
+
+def single_line(text: str) -> str:
+    """Page text for a one-line place (a title, URL, link or error): sanitized, one line."""
+    return sanitize(text).replace("\n", " ")
 
 
 def domain_of(url: str) -> str:
@@ -60,6 +77,10 @@ class Page:
     #: the URL a citation of this page points to (a find page cites the page searched)
     cite_url: str | None = None
 
+    def __post_init__(self) -> None:
+        # the header is one short line, whoever wrote the title: every view repeats it
+        self.title = truncate(single_line(self.title), TITLE_DISPLAY_CHARS)
+
     @cached_property
     def lines(self) -> list[str]:
         return wrap_lines(self.text)
@@ -69,16 +90,27 @@ class Page:
         return self.url if self.cite_url is None else self.cite_url
 
 
+#: textwrap copies the rest of a word each time it breaks one, quadratic in the word's length;
+#: longer lines are wrapped in pieces of this many rows (so a long word wraps the same).
+WRAP_PIECE_ROWS = 200
+
+
 def wrap_lines(text: str, width: int = 80) -> list[str]:
     """Split on newlines and wrap each line at 80 columns, keeping blank lines and spaces."""
     lines: list[str] = []
+    piece = WRAP_PIECE_ROWS * width
     for line in text.split("\n"):
-        if line:
-            lines.extend(
-                textwrap.wrap(line, width=width, replace_whitespace=False, drop_whitespace=False)
-            )
-        else:
+        if not line:
             lines.append("")
+        for start in range(0, len(line), piece):
+            lines.extend(
+                textwrap.wrap(
+                    line[start : start + piece],
+                    width=width,
+                    replace_whitespace=False,
+                    drop_whitespace=False,
+                )
+            )
     return lines
 
 
@@ -143,7 +175,7 @@ def render_view(
         )
     end = view_end(lines, loc, num_lines, view_tokens, counter)
     header = page.title
-    if shown_url := truncate(unquote(page.url)):
+    if shown_url := truncate(single_line(unquote(page.url))):
         header += f" ({shown_url})"
     scrollbar = f"viewing lines [{loc} - {end - 1}] of {total - 1}"
     return f"[{cursor}] {header}\n**{scrollbar}**\n\n{number_lines(lines[loc:end], offset=loc)}"

@@ -76,7 +76,6 @@ class BrowserTool(Tool):
         return CitationStream(self)
 
     def close(self) -> None:
-        self.fetcher.close()
         self.backend.close()
 
     def call(self, message: Message) -> list[Message]:
