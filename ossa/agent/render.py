@@ -11,6 +11,7 @@ token, and while a tool runs, it shows a spinner. Everything shown passes throug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -135,6 +136,7 @@ class _Display:
         self.hyperlinks = hyperlinks(self.console)
         self.live: Live | None = None
         self.spinner: Spinner | None = None
+        self.next_spin = 0.0
         self.inline = False  # reasoning/commentary text printed without a newline yet
         self.answer: MarkdownStream | None = None
         self.dirty = False  # the answer has text not drawn yet
@@ -154,25 +156,23 @@ class _Display:
                     self._handle(item)
                 if closing:
                     break
-                self._redraw(force=False)
+                self._redraw()
+                self._turn_spinner()
             self._finish()
         except BaseException as exc:  # the caller's close() raises it
             self.failure = exc
-            self._stop_live()
+            with contextlib.suppress(Exception):
+                self._stop_live()  # give the terminal its cursor back
 
     def _next_items(self) -> list[object]:
-        """What arrived since the last look; waits until something did, or a redraw is due."""
-        if self.dirty:
-            timeout: float | None = max(0.0, self.next_redraw - time.monotonic())
-        elif self.spinner is not None:
-            timeout = SPINNER_SECONDS
-        else:
-            timeout = None
+        """What arrived since the last look; waits until something did or a redraw is due."""
+        due = [self.next_redraw] if self.dirty else []
+        if self.spinner is not None:
+            due.append(self.next_spin)
+        timeout = max(0.0, min(due) - time.monotonic()) if due else None
         try:
             items = [self.queue.get(timeout=timeout)]
         except Empty:
-            if self.spinner is not None and self.live is not None:
-                self.live.refresh()
             return []
         while True:
             try:
@@ -195,6 +195,7 @@ class _Display:
                 self.inline = True
         elif isinstance(item, FinalDelta):
             self._end_inline()
+            self.spinner = None  # the answer's first redraw takes the spinner's place
             if self.answer is None:
                 self.answer = MarkdownStream(hyperlinks=self.hyperlinks)
                 self.next_redraw = 0.0
@@ -210,12 +211,10 @@ class _Display:
             elif isinstance(item, ToolCallFinished | Notice):
                 self._spin("thinking")
 
-    def _redraw(self, *, force: bool) -> None:
+    def _redraw(self) -> None:
         """Print the answer's finished blocks and redraw its open part, at a bounded rate."""
-        if self.answer is None or not self.dirty:
-            return
         start = time.monotonic()
-        if not force and start < self.next_redraw:
+        if self.answer is None or not self.dirty or start < self.next_redraw:
             return
         finished = self.answer.finished()
         if finished is not None:
@@ -230,7 +229,15 @@ class _Display:
         if not self.interactive:
             return
         self.spinner = Spinner("dots", Text(label, style="dim"), style="dim")
+        self.next_spin = time.monotonic() + SPINNER_SECONDS
         self._show_live(self.spinner)
+
+    def _turn_spinner(self) -> None:
+        """Move the spinner on when it is due (hidden reasoning may be streaming meanwhile)."""
+        now = time.monotonic()
+        if self.spinner is not None and self.live is not None and now >= self.next_spin:
+            self.live.refresh()
+            self.next_spin = now + SPINNER_SECONDS
 
     def _show_live(self, renderable: RenderableType) -> None:
         if self.live is None:
