@@ -133,7 +133,12 @@ def render_markdown(text: str, *, hyperlinks: bool = True) -> list[RenderableTyp
 
 
 class MarkdownStream:
-    """One answer's Markdown, fed in pieces; hands out what to print once and what to redraw."""
+    """One answer's Markdown, fed in pieces; hands out what to print once and what to redraw.
+
+    The one thing a whole render sees that this cannot: a link reference definition
+    (``[x]: https://…``) placed *after* a printed block that uses it; definitions before
+    their use work as usual.
+    """
 
     def __init__(self, *, hyperlinks: bool = True) -> None:
         self._open = ""  # text not printed yet: the last block and the unfinished line

@@ -116,7 +116,8 @@ def streamed(text: str, cuts: list[int], *, hyperlinks: bool = True) -> str:
         stream.live()  # drawn in between: must not change what is printed
         if (finished := stream.finished()) is not None:
             out.print(finished)
-    out.print(*stream.end())
+    if rest := stream.end():
+        out.print(*rest)
     return LINK_ID.sub("", out.file.getvalue())
 
 
