@@ -276,6 +276,44 @@ def test_show_returns_while_the_terminal_is_stuck():
     assert stuck.getvalue().count("Spring tides") == 20
 
 
+def test_ctrl_c_while_closing_drops_what_is_not_drawn_yet():
+    stuck = BlockingFile()
+    view = TerminalView(console(stuck))
+    view.show(CommentaryDelta("Let me look."))
+    stuck.writing.wait()
+    for event in answer_events(ANSWER * 5):
+        view.show(event)
+    thread = view._display.thread
+    join, pressed = thread.join, []
+
+    def join_with_ctrl_c() -> None:
+        if not pressed:  # Ctrl-C while close() waits on the stuck terminal
+            pressed.append(True)
+            raise KeyboardInterrupt
+        stuck.release.set()
+        join()
+
+    thread.join = join_with_ctrl_c
+    view.close()
+    assert "(display stopped)" in stuck.getvalue()
+    assert stuck.getvalue().count("Spring tides") < 5
+
+
+class BrokenFile(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("the terminal went away")
+
+
+def test_a_display_failure_is_raised_by_close():
+    view = TerminalView(console(BrokenFile()))
+    view.show(FinalDelta("Hello."))
+    with pytest.raises(OSError, match="went away"):
+        view.close()
+    view.show(FinalDelta("A new turn starts a new display."))
+    with pytest.raises(OSError, match="went away"):
+        view.close()
+
+
 def test_a_spinner_shows_from_enter_to_the_first_token_and_while_a_tool_runs():
     raw = io.StringIO()
     view = TerminalView(console(raw, interactive=True))
