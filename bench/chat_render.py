@@ -173,8 +173,8 @@ def main() -> None:
     print("\nflood: tokens as fast as the caller hands them over")
     print(
         f"{'tokens':>6} {'old s':>8} {'old ms/tok':>10} {'new s':>7} {'new ms/tok':>10} "
-        f"{'speedup':>8} | show() blocks, µs: {'old med':>8} {'new med':>8} {'new p99':>8} "
-        f"{'new max':>8}"
+        f"{'speedup':>8} {'new cpu ms/tok':>14} | show() blocks, µs: {'old med':>8} "
+        f"{'new med':>8} {'new p99':>8} {'new max':>8}"
     )
     flood = {}
     for size in sizes:
@@ -184,7 +184,8 @@ def main() -> None:
         print(
             f"{size:>6} {old['total']:>8.2f} {old['total'] / size * 1e3:>10.2f} "
             f"{new['total']:>7.3f} {new['total'] / size * 1e3:>10.3f} "
-            f"{old['total'] / new['total']:>7.0f}x | {'':>17}{old['show_median'] * us:>8.0f} "
+            f"{old['total'] / new['total']:>7.0f}x {new['cpu'] / size * 1e3:>14.3f} | "
+            f"{'':>17}{old['show_median'] * us:>8.0f} "
             f"{new['show_median'] * us:>8.1f} {new['show_p99'] * us:>8.1f} "
             f"{new['show_max'] * us:>8.0f}"
         )
@@ -195,9 +196,11 @@ def main() -> None:
         f"{'new lag s':>9} {'old cpu ms/tok':>14} {'new cpu ms/tok':>14} | new show() µs: "
         f"{'p99':>6} {'max':>6}"
     )
+    paced = {}
     for size in sizes:
         deltas = answer_deltas(size)
         old, new = (measure(views[k], deltas, 1, args.rate) for k in ("old", "new"))
+        paced[size] = new
         print(
             f"{size:>6} {size / args.rate:>8.2f} {old['total']:>7.2f} {old['lag']:>9.2f} "
             f"{new['total']:>7.2f} {new['lag']:>9.3f} {old['cpu'] / size * 1e3:>14.2f} "
@@ -205,13 +208,18 @@ def main() -> None:
             f"{new['show_max'] * us:>6.0f}"
         )
 
-    first, last = flood[sizes[0]], flood[sizes[-1]]
-    growth = (last["total"] / sizes[-1]) / (first["total"] / sizes[0])
+    def growth(table: dict[int, dict[str, float]], key: str) -> float:
+        return (table[sizes[-1]][key] / sizes[-1]) / (table[sizes[0]][key] / sizes[0])
+
     load_after = os.getloadavg()
     print(
-        f"\nnew time per token, {sizes[-1]} vs {sizes[0]} tokens: {growth:.2f}x (flat is 1.0); "
-        f"load average {load_after[0]:.2f} after: above {os.cpu_count()} means other work "
-        "shared the CPUs and stretched both columns alike"
+        f"\nnew cost per token, {sizes[-1]} vs {sizes[0]} tokens (flat is 1.0): "
+        f"flood wall {growth(flood, 'total'):.2f}x, flood cpu {growth(flood, 'cpu'):.2f}x, "
+        f"paced cpu {growth(paced, 'cpu'):.2f}x"
+    )
+    print(
+        f"load average {load_after[0]:.2f} after; above {os.cpu_count()} means other work shared "
+        "the CPUs: wall times and show() maxima then include waiting for a CPU"
     )
 
 
