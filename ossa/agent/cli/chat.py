@@ -101,8 +101,11 @@ class Chat:
             self.say(f"resume this chat with: ossa sessions resume {self.agent.session.id}", "dim")
 
     def turn(self, text: str) -> None:
-        drive(self.agent, text, self.view.show)
-        self.view.close()
+        self.view.begin_turn()  # the spinner runs until the first token
+        try:
+            drive(self.agent, text, self.view.show)
+        finally:
+            self.view.close()  # restores the terminal even if the turn raised
 
     def say(self, text: str, style: str = "") -> None:
         """Print text as it is (no rich markup: ``[low|medium|high]`` must stay visible)."""

@@ -23,6 +23,7 @@ from ossa.agent.cli.options import AGENT, BROWSER, MODEL, SettingFlags, setting_
 from ossa.agent.loop import Agent
 from ossa.agent.render import TerminalView
 from ossa.agent.results import EXIT_CODES, failed_result, task_result
+from ossa.agent.sanitize import strip_controls
 from ossa.errors import OssaError, UsageError
 
 
@@ -64,6 +65,8 @@ def run(
         raise
     agent = Agent(engine, toolbox, settings, session=session)
     view = TerminalView(Console(stderr=True), show_reasoning=settings.show_reasoning)
+    if verbose:
+        view.begin_turn()
     try:
         events = drive(agent, text, view.show if verbose else lambda event: None)
     finally:
@@ -92,7 +95,8 @@ def _report(result: dict[str, Any], json_output: bool) -> None:
         typer.echo(jsontext.dumps(result))
         return
     if result["answer"]:
-        typer.echo(result["answer"])
+        answer = result["answer"]
+        typer.echo(strip_controls(answer) if sys.stdout.isatty() else answer)
     for error in result["errors"]:
         stderr.print(Text(f"error ({error['kind']}): {error['message']}", style="red"))
     if result["status"] != "completed":
