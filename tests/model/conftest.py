@@ -45,3 +45,31 @@ def tiny_engine(tiny_original: Path) -> ossa.model.Engine:
 
 def random_tokens(n: int, seed: int = 0, vocab: int = 201088) -> list[int]:
     return torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache under HF_HOME, offline: nothing here reaches the network.
+
+    huggingface_hub reads its environment at import, so its constants are set as well.
+    """
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return home
+
+
+def cache_repo(home: Path, repo: str, files: dict[str, str], commit: str = "0" * 40) -> Path:
+    """Put `files` (path -> text) into the HF cache as `repo`'s main revision; its snapshot."""
+    folder = home / "hub" / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / commit
+    for name, text in files.items():
+        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / name).write_text(text)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    return snapshot
