@@ -31,7 +31,7 @@ from pathlib import Path
 import platformdirs
 import torch
 
-CSRC = "csrc"  # the C sources, shipped as package data next to this module
+SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next to this module
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
 log = logging.getLogger(__name__)
@@ -57,8 +57,14 @@ _warned = False
 
 def sources() -> dict[str, str]:
     """The kernels' C files by name (headers included), read from the package."""
-    folder = resources.files("ossa.model").joinpath(CSRC)
-    return {f.name: f.read_text() for f in folder.iterdir() if f.name.endswith((".c", ".h"))}
+    return {f.name: f.read_text() for f in SOURCE_DIR.iterdir() if f.name.endswith((".c", ".h"))}
+
+
+def library_path(files: dict[str, str], compiler: list[str]) -> Path:
+    """Where the library built from `files` by `compiler` is cached: the name hashes both
+    (and the flags), so an edited source or another compiler never reuses an old build."""
+    key = hashlib.sha256(repr((sorted(files.items()), compiler, FLAGS)).encode()).hexdigest()
+    return Path(platformdirs.user_cache_dir("ossa")) / f"decode-{key[:16]}.so"
 
 
 def _compiler() -> list[str] | None:
@@ -84,8 +90,7 @@ def _compile() -> _Build:
         wanted = os.environ.get("CC") or "cc or gcc"
         return _Build(reason=f"no C compiler was found ({wanted}; install gcc)")
     files = sources()
-    key = hashlib.sha256(repr((sorted(files.items()), compiler, FLAGS)).encode()).hexdigest()
-    target = Path(platformdirs.user_cache_dir("ossa")) / f"decode-{key[:16]}.so"
+    target = library_path(files, compiler)
     if not target.is_file():
         log.info("compiling the decode kernels into %s", target)
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +107,9 @@ def _compile() -> _Build:
             if output:
                 log.debug("%s said:\n%s", shlex.join(cmd), output)
             if done.returncode:
-                first = "; ".join(output.splitlines()[:3]) or f"exit status {done.returncode}"
+                lines = output.replace(f"{tmp}/", "").splitlines()
+                errors = [line.strip() for line in lines if "error" in line.lower()] or lines
+                first = "; ".join(errors[:2]) or f"exit status {done.returncode}"
                 return _Build(reason=f"compiling them failed ({compiler[0]}: {first})")
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(out, target)  # atomic: concurrent builders never see half a file
