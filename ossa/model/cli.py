@@ -56,7 +56,7 @@ def info(
     )
     for dtype, n in facts["bytes"].items():
         table.add_row(f"bytes {dtype}", f"{n:,} ({n / GiB:.2f} GiB)")
-    table.add_row("weights", "downloaded" if facts["downloaded"] else "not downloaded")
+    table.add_row("weights", "present, checked" if facts["downloaded"] else "not downloaded")
     mem = facts["memory"]
     table.add_row(
         f"memory on {mem['device']}",
