@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import ossa.model
+from ossa.errors import OssaError
 from ossa.model import synth
+from ossa.model.cli import app
 from ossa.model.config import preset
 
 # the tiny preset with an 8-token window and 4-token prefill chunks: rings wrap within a few tokens
@@ -73,3 +77,23 @@ def cache_repo(home: Path, repo: str, files: dict[str, str], commit: str = "0" *
     (folder / "refs").mkdir(parents=True, exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
     return snapshot
+
+
+runner = CliRunner()
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    output: str
+
+
+def invoke(*args: str, input: str | None = None) -> Outcome:
+    """`ossa model ARGS` as a user runs it: an OssaError ends as one `error:` line with its
+    exit status, which is what the handler of `ossa.cli.main` does."""
+    result = runner.invoke(app, list(args), input=input)
+    if isinstance(result.exception, OssaError):
+        return Outcome(result.exception.exit_code, f"{result.output}error: {result.exception}\n")
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.output)

@@ -9,7 +9,7 @@ import pytest
 import ossa.model
 from ossa.errors import OssaError
 from ossa.model import CheckpointError, checkpoint
-from tests.model.test_cli import invoke
+from tests.model.conftest import invoke
 
 LFS_POINTER = (
     "version https://git-lfs.github.com/spec/v1\n"

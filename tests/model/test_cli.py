@@ -1,35 +1,12 @@
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ossa.errors import OssaError
-from ossa.model.cli import app
 from ossa.model.config import preset
-from tests.model.conftest import cache_repo
-
-runner = CliRunner()
-
-
-@dataclass
-class Outcome:
-    exit_code: int
-    output: str
-
-
-def invoke(*args: str, input: str | None = None) -> Outcome:
-    """`ossa model ARGS` as a user runs it: an OssaError ends as one `error:` line with its
-    exit status, which is what the handler of `ossa.cli.main` does."""
-    result = runner.invoke(app, list(args), input=input)
-    if isinstance(result.exception, OssaError):
-        return Outcome(result.exception.exit_code, f"{result.output}error: {result.exception}\n")
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.output)
+from tests.model.conftest import cache_repo, invoke
 
 
 def test_info_shows_config_counts_bytes_and_memory(tiny_transformers):
