@@ -35,8 +35,9 @@ def worker_ossa(path: str, prompt: int, decode: int, threads: int, cache_gib: fl
     tokens = torch.randint(
         0, 200000, (prompt,), generator=torch.Generator().manual_seed(0)
     ).tolist()
-    out = list(engine.generate(tokens, max_tokens=decode + 1))
-    s = engine.stats
+    generation = engine.generate(tokens, max_tokens=decode + 1)
+    out = list(generation)
+    s = generation.usage
     return {
         "kernel": ossa.model.kernel.available(),
         "load_s": load_s,
@@ -88,9 +89,10 @@ def worker_agent(path: str, prompt: int, decode: int, threads: int, cache_gib: f
         for _ in range(5):
             if not reuse:
                 engine.reset()
-            history += list(engine.generate(history, max_tokens=decode))
-            prefilled += engine.stats.prefilled_tokens
-            reused += engine.stats.reused_tokens
+            generation = engine.generate(history, max_tokens=decode)
+            history += list(generation)
+            prefilled += generation.usage.prefilled_tokens
+            reused += generation.usage.reused_tokens
             history += torch.randint(0, 200000, (64,), generator=gen).tolist()
         key = "reuse" if reuse else "fresh"
         result[key] = {"wall_s": time.perf_counter() - t0, "prefilled": prefilled, "reused": reused}

@@ -1,7 +1,10 @@
 """gpt-oss in PyTorch: MXFP4 experts kept packed, a KV cache with prefix reuse.
 
-`load(source)` gives an `Engine`; `engine.generate(prompt_ids, stop=..., max_tokens=...)`
-yields token ids, and a later prompt that extends the last one reuses its cache.
+`load(source, device="auto")` gives an `Engine`; `engine.generate(prompt_ids, stop=...,
+max_tokens=...)` returns a `Generation`: iterate it for token ids, read its `usage` (a `Stats`)
+for that call's counts. A later prompt that extends the last one reuses its cache.
+Unreadable checkpoints raise `CheckpointError`, bad device names `OssaError` (from
+`resolve_device`).
 
 Names are imported on first use, so that the CLI and the agent start without loading torch.
 """
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from ossa.model.checkpoint import CheckpointError
     from ossa.model.config import Config
     from ossa.model.engine import ContextLengthError, Engine
-    from ossa.model.loader import load
+    from ossa.model.loader import load, resolve_device
     from ossa.model.stats import Generation, Stats
 
 _EXPORTS = {
@@ -27,6 +30,7 @@ _EXPORTS = {
     "Generation": "ossa.model.stats",
     "Stats": "ossa.model.stats",
     "load": "ossa.model.loader",
+    "resolve_device": "ossa.model.loader",
 }
 _SUBMODULES = {"kernel", "synth"}
 
@@ -39,6 +43,7 @@ __all__ = [
     "Stats",
     "kernel",
     "load",
+    "resolve_device",
     "synth",
 ]
 

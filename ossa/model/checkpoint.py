@@ -8,9 +8,9 @@ experts stay packed. safetensors' own loaders copy each tensor into fresh memory
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import re
-import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ossa.errors import OssaError
 from ossa.model.config import Config
 
 DTYPES = {
@@ -31,19 +32,68 @@ DTYPES = {
 }
 
 
-class CheckpointError(ValueError):
-    """The directory is not a readable gpt-oss checkpoint."""
+MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header (bytes)
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+class CheckpointError(OssaError, ValueError):
+    """The directory is not a readable gpt-oss checkpoint.
+
+    A ValueError too, so that callers which treat bad input as ValueError keep doing so.
+    """
+
+
+def read_header(path: Path) -> tuple[dict, int]:
+    """A safetensors file's JSON header and its data offset, checked against the file's size.
+
+    Every way a header can be wrong is reported with the file's likely cause: a Git LFS
+    pointer (a clone without `git lfs pull`), an HTML page (a download that got a login or
+    error page), or truncated or corrupt bytes.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            header_len = int.from_bytes(head, "little") if len(head) == 8 else -1
+            fits = 0 <= header_len <= min(size - 8, MAX_HEADER)
+            raw = f.read(header_len) if fits else head + f.read(512)
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    if not fits:
+        raise CheckpointError(_not_safetensors(path, raw, size))
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict):
+        raise CheckpointError(_not_safetensors(path, raw, size))
+    return header, 8 + header_len
+
+
+def _not_safetensors(path: Path, start: bytes, size: int) -> str:
+    """One line naming what `path` most likely is instead of a safetensors file."""
+    text = start.lstrip().lower()
+    if text.startswith(LFS_POINTER):
+        return (
+            f"{path} is a Git LFS pointer ({size} bytes), not the weights: "
+            "run `git lfs pull` in that repository, or fetch it with `ossa model pull`"
+        )
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return (
+            f"{path} is an HTML page ({size} bytes), not the weights: the download "
+            "got an error or login page; download it again"
+        )
+    return (
+        f"{path} is not a safetensors file ({size} bytes, no valid header): "
+        "truncated or corrupt; download it again"
+    )
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     """Map a `.safetensors` file and return read-only-in-spirit tensor views of it."""
+    header, base = read_header(path)
+    size = path.stat().st_size
     with open(path, "rb") as f:
-        try:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-        except (struct.error, ValueError) as e:
-            raise CheckpointError(f"{path} is not a safetensors file: {e}") from None
-        size = path.stat().st_size
         # ACCESS_COPY: private pages, so torch gets a writable buffer without touching the file
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) if size else None
     with warnings.catch_warnings():
@@ -53,20 +103,35 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
             if mapped
             else torch.empty(0, dtype=torch.uint8)
         )
-    base = 8 + header_len
     tensors = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        dtype = DTYPES.get(info["dtype"])
-        if dtype is None:
-            raise CheckpointError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
-        start, end = info["data_offsets"]
+        dtype, shape, (start, end) = _entry(path, name, info)
         if base + end > size:
-            raise CheckpointError(f"{path} is truncated (tensor {name} runs past the end)")
-        raw = data[base + start : base + end]
-        tensors[name] = raw.view(dtype).view(info["shape"])
+            raise CheckpointError(
+                f"{path} is truncated (tensor {name} runs past the end); download it again"
+            )
+        tensors[name] = data[base + start : base + end].view(dtype).view(shape)
     return tensors
+
+
+def _entry(path: Path, name: str, info: object) -> tuple[torch.dtype, list[int], list[int]]:
+    """A header entry's dtype, shape and offsets, checked for consistency."""
+    malformed = CheckpointError(f"{path}: tensor {name} has a malformed header entry")
+    if not isinstance(info, dict):
+        raise malformed
+    try:
+        label, shape = info["dtype"], [int(n) for n in info["shape"]]
+        start, end = (int(n) for n in info["data_offsets"])
+    except (TypeError, KeyError, ValueError):
+        raise malformed from None
+    dtype = DTYPES.get(label)
+    if dtype is None:
+        raise CheckpointError(f"{path}: tensor {name} has unsupported dtype {label}")
+    if min(shape, default=0) < 0 or end - start != math.prod(shape) * dtype.itemsize:
+        raise CheckpointError(f"{path}: tensor {name}'s offsets do not match its shape")
+    return dtype, shape, [start, end]
 
 
 @dataclass
@@ -87,26 +152,41 @@ class Checkpoint:
         return out
 
 
-def find(path: str | Path) -> tuple[str, Path]:
-    """The layout ("original" or "transformers") and the directory holding its files."""
+def find(path: str | Path, *, weights: bool = True) -> tuple[str, Path]:
+    """The layout ("original" or "transformers") and the directory holding its files.
+
+    With `weights=False` a config.json alone is enough (to describe a checkpoint before its
+    weights are downloaded).
+    """
     root = Path(path)
     if not root.is_dir():
         raise CheckpointError(f"{root} is not a directory")
     for candidate in (root / "original", root):
-        cfg = candidate / "config.json"
-        if cfg.is_file() and any(candidate.glob("*.safetensors")):
-            data = _read_json(cfg)
-            return ("transformers" if "num_local_experts" in data else "original"), candidate
-    raise CheckpointError(
-        f"{root} holds no config.json with *.safetensors (nor an original/ folder)"
-    )
+        if (candidate / "config.json").is_file() and (
+            not weights or any(candidate.glob("*.safetensors"))
+        ):
+            return read_config(candidate)[0], candidate
+    wanted = "config.json with *.safetensors" if weights else "config.json"
+    raise CheckpointError(f"{root} holds no {wanted} (nor an original/ folder)")
+
+
+def read_config(folder: Path) -> tuple[str, Config]:
+    """The layout and hyper-parameters given by `folder/config.json`."""
+    path = folder / "config.json"
+    data = _read_json(path)
+    layout = "transformers" if "num_local_experts" in data else "original"
+    try:
+        if layout == "original":
+            return layout, Config.from_original(data)
+        return layout, Config.from_transformers(data)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a gpt-oss config: {e}") from None
 
 
 def load(path: str | Path) -> Checkpoint:
     """Open a checkpoint directory in either layout (an `original/` subfolder is found)."""
-    layout, folder = find(path)
-    data = _read_json(folder / "config.json")
-    config = Config.from_original(data) if layout == "original" else Config.from_transformers(data)
+    _, folder = find(path)
+    layout, config = read_config(folder)
     raw: dict[str, torch.Tensor] = {}
     for file in sorted(folder.glob("*.safetensors")):
         raw.update(read_safetensors(file))
@@ -117,9 +197,12 @@ def load(path: str | Path) -> Checkpoint:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object")
+    return data
 
 
 _HF_NAMES = [

@@ -154,6 +154,12 @@ class Config:
         dense = self.num_hidden_layers * (attn + mlp_dense) + 2 * self.vocab_size * h + h
         return {"mxfp4": self.num_hidden_layers * experts, "bf16": dense}
 
+    def stored_bytes(self) -> dict[str, int]:
+        """Bytes of the checkpoint's tensors by dtype (as in `Checkpoint.nbytes`), from the
+        config alone: MXFP4 experts are 17 bytes per 32 weights, the rest bf16."""
+        counts = self.parameter_counts()
+        return {"bfloat16": 2 * counts["bf16"], "uint8": counts["mxfp4"] * 17 // 32}
+
     def expert_bytes(self) -> int:
         """Packed bytes of one expert's mlp1 + mlp2 (16 data bytes + 1 scale byte per 32)."""
         return 3 * self.intermediate_size * self.hidden_size * 17 // 32

@@ -12,15 +12,19 @@ from ossa.model import kernel
 from ossa.model.cache import LayerCache, attention_mask
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
-from ossa.model.layers import ExpertCache, Experts, Rotary, attend, linear, moe, rms_norm
-from ossa.model.stats import Generation, Stats
-
-EXPERT_TENSORS = (
-    "mlp1_weight.blocks",
-    "mlp1_weight.scales",
-    "mlp2_weight.blocks",
-    "mlp2_weight.scales",
+from ossa.model.layers import (
+    Block,
+    ExpertCache,
+    Experts,
+    KernelExperts,
+    KernelLinear,
+    Linear,
+    Packed,
+    Rotary,
+    attend,
+    rms_norm,
 )
+from ossa.model.stats import Generation, Stats
 
 
 class ContextLengthError(ValueError):
@@ -45,37 +49,53 @@ class Model:
         def small(name: str) -> torch.Tensor:  # biases and sinks: tiny, kept in activation dtype
             return t[name].to(device=device, dtype=self.act_dtype)
 
-        # the C kernels need fp32 activations on a CPU; with them, decoding reads experts
-        # packed, so dequantized copies would only cost memory
-        self.fused = fused = (
-            self.act_dtype == torch.float32 and device.type == "cpu" and kernel.available()
-        )
-        self.expert_cache = ExpertCache(0 if fused else expert_cache_bytes)
+        def norm(name: str) -> torch.Tensor:
+            return t[name].to(device=device, dtype=torch.float32)
+
+        # The implementation is chosen here, once: on a CPU (fp32 activations) the C kernels
+        # take one-token steps where they apply. Decoding then reads experts packed, so
+        # dequantized copies would only cost memory.
+        kernels = device.type == "cpu" and kernel.enabled()
+
+        def proj(weight: str, bias: str | None = None) -> Linear:
+            w, b = dense(weight), (small(bias) if bias else None)
+            return KernelLinear(w, b) if kernels and KernelLinear.fits(w) else Linear(w, b)
+
+        def packed(prefix: str) -> Packed:
+            return Packed(
+                t[f"{prefix}_weight.blocks"].to(device),
+                t[f"{prefix}_weight.scales"].to(device),
+                small(f"{prefix}_bias"),
+            )
+
+        self.expert_cache = ExpertCache(0 if kernels else expert_cache_bytes)
+        experts_kind = KernelExperts if kernels else Experts
         self.embedding = dense("embedding.weight")
-        self.unembedding = dense("unembedding.weight")
-        self.norm = t["norm.scale"].to(device=device, dtype=torch.float32)
-        self.layers = []
+        self.unembedding = proj("unembedding.weight")
+        self.norm = norm("norm.scale")
+        self.blocks: list[Block] = []
         for n in range(cfg.num_hidden_layers):
             b = f"block.{n}."
-            packed = {k: t[f"{b}mlp.{k}"].to(device) for k in EXPERT_TENSORS}
-            packed |= {k: small(f"{b}mlp.{k}") for k in ("mlp1_bias", "mlp2_bias")}
-            experts = Experts(
-                n, packed, limit=cfg.swiglu_limit, dtype=dtype, cache=self.expert_cache, fused=fused
+            experts = experts_kind(
+                n,
+                packed(b + "mlp.mlp1"),
+                packed(b + "mlp.mlp2"),
+                limit=cfg.swiglu_limit,
+                dtype=dtype,
+                cache=self.expert_cache,
             )
-            self.layers.append(
-                {
-                    "attn_norm": t[b + "attn.norm.scale"].to(device=device, dtype=torch.float32),
-                    "qkv_w": dense(b + "attn.qkv.weight"),
-                    "qkv_b": small(b + "attn.qkv.bias"),
-                    # the extra query dimension that meets the sink key (see cache.py)
-                    "sink_q": (small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1),
-                    "out_w": dense(b + "attn.out.weight"),
-                    "out_b": small(b + "attn.out.bias"),
-                    "mlp_norm": t[b + "mlp.norm.scale"].to(device=device, dtype=torch.float32),
-                    "gate_w": dense(b + "mlp.gate.weight"),
-                    "gate_b": small(b + "mlp.gate.bias"),
-                    "experts": experts,
-                }
+            sink_q = (small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1)
+            self.blocks.append(
+                Block(
+                    attn_norm=norm(b + "attn.norm.scale"),
+                    qkv=proj(b + "attn.qkv.weight", b + "attn.qkv.bias"),
+                    sink_q=sink_q,
+                    out=proj(b + "attn.out.weight", b + "attn.out.bias"),
+                    mlp_norm=norm(b + "mlp.norm.scale"),
+                    gate=proj(b + "mlp.gate.weight", b + "mlp.gate.bias"),
+                    experts=experts,
+                    experts_per_token=cfg.experts_per_token,
+                )
             )
         self.rotary = Rotary(cfg, device)
         self.sm_scale = 1 / math.sqrt(cfg.head_dim)
@@ -104,9 +124,9 @@ class Model:
         cos, sin = self.rotary.tables(positions, self.act_dtype)
         x = self.embedding[tokens].to(self.act_dtype)
         masks: dict[bool, torch.Tensor | None] = {}
-        for layer, c in zip(self.layers, cache, strict=True):
-            t = rms_norm(x, layer["attn_norm"])
-            qkv = linear(t, layer["qkv_w"], layer["qkv_b"], fused=self.fused)
+        for block, c in zip(self.blocks, cache, strict=True):
+            t = rms_norm(x, block.attn_norm)
+            qkv = block.qkv(t)
             qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
             v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
             c.write(qk[:, hq:], v, start)
@@ -114,16 +134,14 @@ class Model:
             if c.ring not in masks:  # every layer of a kind holds the same positions
                 needed = c.ring or n > 1
                 masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
-            q = torch.cat([qk[:, :hq], layer["sink_q"].expand(n, hq, 1)], dim=-1).transpose(0, 1)
+            q = torch.cat([qk[:, :hq], block.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
             attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
-            attn = attn.transpose(0, 1).reshape(n, hq * d)
-            x = x + linear(attn, layer["out_w"], layer["out_b"], fused=self.fused)
-            t = rms_norm(x, layer["mlp_norm"])
-            x = x + moe(t, layer["gate_w"], layer["gate_b"], layer["experts"], cfg)
+            x = x + block.out(attn.transpose(0, 1).reshape(n, hq * d))
+            x = x + block.moe(rms_norm(x, block.mlp_norm))
         return rms_norm(x, self.norm)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
-        return linear(hidden, self.unembedding, fused=self.fused).float()
+        return self.unembedding(hidden).float()
 
 
 class Engine:
@@ -138,6 +156,7 @@ class Engine:
         self._ring_slots = model.config.sliding_window + prefill_chunk
         self._cache = model.new_cache(self._ring_slots)
         self._tokens: list[int] = []  # the tokens whose keys/values the cache holds
+        # the last call's usage (each `generate` returns its own, which callers should read)
         self.stats = Stats()
 
     @property
@@ -167,7 +186,8 @@ class Engine:
         top_p: float = 1.0,
         seed: int | None = None,
     ) -> Generation:
-        """Sampled tokens as they come (a stop token is yielded, then generation ends)."""
+        """Sampled tokens as they come, and this call's usage; a stop token is yielded, then
+        generation ends. Bad arguments raise here, before anything runs."""
         ids = self._check_tokens(list(prompt))
         if max_tokens < 0:
             raise ValueError("max_tokens must be >= 0")
@@ -178,9 +198,9 @@ class Engine:
             gen.seed()
         else:
             gen.manual_seed(seed)
-        self.stats = stats = Stats()
-        tokens = self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen, stats)
-        return Generation(tokens, stats)
+        self.stats = usage = Stats()
+        tokens = self._generate(ids, frozenset(stop), max_tokens, temperature, top_p, gen, usage)
+        return Generation(tokens, usage)
 
     def _generate(
         self,

@@ -1,8 +1,9 @@
-"""The gpt-oss blocks as plain functions over weight tensors: norm, rotary, attention, MoE."""
+"""The gpt-oss blocks: norm, rotary, attention, MoE, and the `Block` that holds one layer."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -14,18 +15,12 @@ GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (band
 UPCAST_CHUNK = 16384  # output rows upcast at a time, so no whole matrix is ever held in fp32
 
 
-def linear(
-    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, fused: bool = False
-) -> torch.Tensor:
+def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """`x @ w.T + b` in x's dtype for `[out, in]` weights of any dtype.
 
     On CPU bf16 GEMMs are ~5x slower than fp32, so many-row inputs upcast the weight chunk by
-    chunk; a few rows read the bf16 weight directly, which runs near memory bandwidth. With
-    `fused` (the C kernels are in use), one fp32 row against bf16 weights goes to the kernel's
-    GEMV: faster still, and the row is not rounded to bf16.
+    chunk; a few rows read the bf16 weight directly, which runs near memory bandwidth.
     """
-    if fused and x.shape[0] == 1 and w.dtype == torch.bfloat16 and w.shape[1] % 16 == 0:
-        return kernel.linear(x[0], w, b)[None]
     if x.dtype == w.dtype:
         return F.linear(x, w, b)
     if x.shape[0] <= GEMV_ROWS:
@@ -35,6 +30,36 @@ def linear(
         return F.linear(x, w.to(x.dtype), b)
     out = torch.cat([F.linear(x, c.to(x.dtype)) for c in w.split(UPCAST_CHUNK)], dim=-1)
     return out if b is None else out.add_(b)
+
+
+@dataclass
+class Linear:
+    """A weight `[out, in]` and optional bias, applied in torch (`linear`)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
+
+
+class KernelLinear(Linear):
+    """A bf16 weight whose one-row products run in the C GEMV: faster than torch, and the fp32
+    row is not rounded to bf16. Chosen at load only where the kernel applies."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1:
+            return kernel.linear(x[0], self.weight, self.bias)[None]
+        return super().__call__(x)
+
+    @staticmethod
+    def fits(weight: torch.Tensor) -> bool:
+        """Whether the kernel takes this weight: bf16 on CPU, columns a multiple of 16."""
+        return (
+            weight.dtype == torch.bfloat16
+            and weight.device.type == "cpu"
+            and weight.shape[1] % 16 == 0
+        )
 
 
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -121,83 +146,113 @@ class ExpertCache:
         self.used += size
 
 
-class Experts:
-    """One layer's experts, kept as MXFP4; each is used packed or dequantized when routed to.
+@dataclass
+class Packed:
+    """One MXFP4 projection of all of a layer's experts: blocks `[E, R, G, 16]`, scales
+    `[E, R, G]` (uint8) and the bias `[E, R]` in activation dtype."""
 
-    A single token on a CPU with the C kernels reads the packed bytes directly (`decode`);
-    otherwise an expert is dequantized (and kept in the shared cache, for decoding without the
-    kernels).
-    """
+    blocks: torch.Tensor
+    scales: torch.Tensor
+    bias: torch.Tensor
+
+    def dequantize(self, e: int, dtype: torch.dtype) -> torch.Tensor:
+        return mxfp4.dequantize(self.blocks[e], self.scales[e]).to(dtype)
+
+
+class Experts:
+    """One layer's experts, kept as MXFP4; a routed expert is dequantized when used (and kept in
+    the shared cache, which makes decoding without the kernels bearable)."""
 
     def __init__(
         self,
         layer: int,
-        tensors: dict[str, torch.Tensor],
+        mlp1: Packed,
+        mlp2: Packed,
         *,
         limit: float,
         dtype: torch.dtype,
         cache: ExpertCache,
-        fused: bool,
     ) -> None:
-        self.layer, self.limit, self.dtype, self.cache, self.fused = (
-            layer,
-            limit,
-            dtype,
-            cache,
-            fused,
-        )
-        self.w1 = (tensors["mlp1_weight.blocks"], tensors["mlp1_weight.scales"])
-        self.w2 = (tensors["mlp2_weight.blocks"], tensors["mlp2_weight.scales"])
-        self.b1, self.b2 = tensors["mlp1_bias"], tensors["mlp2_bias"]
+        self.layer, self.mlp1, self.mlp2 = layer, mlp1, mlp2
+        self.limit, self.dtype, self.cache = limit, dtype, cache
 
-    def __call__(self, e: int, x: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, t: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """The weighted sum of each row's routed experts: t `[T, H]`, chosen and weights `[T, k]`.
+
+        Tokens are grouped by expert, so each routed expert's weights are used once per call.
+        """
+        if t.shape[0] == 1:  # decoding: no grouping to do, keep the step lean
+            out = None
+            for e, w in zip(chosen[0].tolist(), weights[0], strict=True):
+                o = self.expert(e, t) * w
+                out = o if out is None else out.add_(o)
+            return out
+        k = chosen.shape[1]
+        out = torch.zeros_like(t)
+        flat = chosen.flatten()
+        order = torch.argsort(flat, stable=True)
+        counts = torch.bincount(flat, minlength=self.mlp1.blocks.shape[0]).tolist()
+        rows = order // k
+        flat_w = weights.flatten()[order].unsqueeze(-1)
+        start = 0
+        for e, n in enumerate(counts):
+            if not n:
+                continue
+            idx = rows[start : start + n]
+            out.index_add_(0, idx, self.expert(e, t[idx]) * flat_w[start : start + n])
+            start += n
+        return out
+
+    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
         """Expert e on rows x `[n, H]`: mlp1, SwiGLU, mlp2, each with its bias."""
         w1, w2 = self.weights(e)
-        return linear(swiglu(linear(x, w1, self.b1[e]), self.limit), w2, self.b2[e])
+        h = swiglu(linear(x, w1, self.mlp1.bias[e]), self.limit)
+        return linear(h, w2, self.mlp2.bias[e])
 
     def weights(self, e: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert e's mlp1 `[2I, H]` and mlp2 `[H, I]` weights, `[out, in]`."""
         key = (self.layer, e)
         item = self.cache.get(key)
         if item is None:
-            w1 = mxfp4.dequantize(self.w1[0][e], self.w1[1][e]).to(self.dtype)
-            w2 = mxfp4.dequantize(self.w2[0][e], self.w2[1][e]).to(self.dtype)
-            item = (w1, w2)
+            item = (self.mlp1.dequantize(e, self.dtype), self.mlp2.dequantize(e, self.dtype))
             self.cache.put(key, item)
         return item
 
-    def decode(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """The routed experts' weighted sum for one token `[1, H]`, in the C kernel."""
-        mlp1, mlp2 = (*self.w1, self.b1), (*self.w2, self.b2)
-        return kernel.moe(x[0], chosen, weights, mlp1, mlp2, self.limit)[None]
+
+class KernelExperts(Experts):
+    """Experts whose one-token step runs in the C kernel straight from the packed bytes
+    (nothing dequantized, nothing cached); several tokens go through torch as in `Experts`."""
+
+    def __call__(
+        self, t: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        if t.shape[0] > 1:
+            return super().__call__(t, chosen, weights)
+        mlp1 = (self.mlp1.blocks, self.mlp1.scales, self.mlp1.bias)
+        mlp2 = (self.mlp2.blocks, self.mlp2.scales, self.mlp2.bias)
+        return kernel.moe(t[0], chosen[0], weights[0], mlp1, mlp2, self.limit)[None]
 
 
-def moe(
-    t: torch.Tensor, gate_w: torch.Tensor, gate_b: torch.Tensor, experts: Experts, cfg: Config
-) -> torch.Tensor:
-    """Top-k routing with softmax over the chosen k; tokens grouped by expert, not weights by token."""
-    logits = linear(t, gate_w, gate_b, fused=experts.fused)
-    top = torch.topk(logits, cfg.experts_per_token, dim=-1, sorted=True)
-    weights = torch.softmax(top.values, dim=-1)
-    if t.shape[0] == 1 and experts.fused:
-        return experts.decode(t, top.indices[0], weights[0])
-    if t.shape[0] == 1:  # decoding: no grouping to do, keep the step lean
-        out = None
-        for e, w in zip(top.indices[0].tolist(), weights[0], strict=True):
-            o = experts(e, t) * w
-            out = o if out is None else out.add_(o)
-        return out
-    out = torch.zeros_like(t)
-    chosen = top.indices.flatten()
-    order = torch.argsort(chosen, stable=True)
-    counts = torch.bincount(chosen, minlength=cfg.num_experts).tolist()
-    rows = order // cfg.experts_per_token
-    flat_w = weights.flatten()[order].unsqueeze(-1)
-    start = 0
-    for e, n in enumerate(counts):
-        if not n:
-            continue
-        idx = rows[start : start + n]
-        out.index_add_(0, idx, experts(e, t[idx]) * flat_w[start : start + n])
-        start += n
-    return out
+@dataclass
+class Block:
+    """One transformer block: attention then mixture of experts, each pre-normed.
+
+    Built once at load, with each projection already bound to its implementation (torch, or
+    the C kernels on a CPU that has them), so the forward pass never asks which to use.
+    """
+
+    attn_norm: torch.Tensor
+    qkv: Linear
+    sink_q: torch.Tensor  # the extra query dimension that meets the sink key (see cache.py)
+    out: Linear
+    mlp_norm: torch.Tensor
+    gate: Linear
+    experts: Experts
+    experts_per_token: int
+
+    def moe(self, t: torch.Tensor) -> torch.Tensor:
+        """Top-k routing with softmax over the chosen k, then the routed experts."""
+        top = torch.topk(self.gate(t), self.experts_per_token, dim=-1, sorted=True)
+        return self.experts(t, top.indices, torch.softmax(top.values, dim=-1))

@@ -6,10 +6,32 @@ from pathlib import Path
 
 import torch
 
+from ossa.errors import OssaError
 from ossa.model import checkpoint, hub
 from ossa.model.engine import Engine, Model
 
 DEFAULT_EXPERT_CACHE = 2 << 30  # dequantized experts kept for reuse across tokens (bytes)
+
+
+def resolve_device(name: str) -> str:
+    """The torch device for `name`: "auto" (CUDA when torch sees a GPU, else the CPU), "cpu",
+    or "cuda" / "cuda:N" (refused when torch sees no GPU, rather than failing at first use)."""
+    text = name.strip().lower()
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return "cpu"
+    kind, _, index = text.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise OssaError(f"unknown device {name!r}: use auto, cpu or cuda")
+    if not torch.cuda.is_available():
+        raise OssaError(
+            f"device {name!r} was asked for, but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}); use --device cpu or auto"
+        )
+    if index and int(index) >= torch.cuda.device_count():
+        raise OssaError(f"device {name!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    return text
 
 
 def load(
@@ -23,12 +45,11 @@ def load(
 ) -> Engine:
     """An engine for `source` (a local directory in either layout, or a Hugging Face repo id).
 
+    `device` is a name for `resolve_device` ("auto", "cpu", "cuda") or a torch.device.
     `dtype` is the dense weights' dtype (default bf16, as stored); the experts stay MXFP4.
     `threads` sets torch's CPU threads for the whole process.
     """
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but torch sees no CUDA device")
+    device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     if threads is not None:
         if threads < 1:
             raise ValueError("threads must be >= 1")

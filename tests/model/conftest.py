@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import ossa.model
+from ossa.errors import OssaError
 from ossa.model import synth
+from ossa.model.cli import app
 from ossa.model.config import preset
 
 # the tiny preset with an 8-token window and 4-token prefill chunks: rings wrap within a few tokens
@@ -45,3 +49,51 @@ def tiny_engine(tiny_original: Path) -> ossa.model.Engine:
 
 def random_tokens(n: int, seed: int = 0, vocab: int = 201088) -> list[int]:
     return torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache under HF_HOME, offline: nothing here reaches the network.
+
+    huggingface_hub reads its environment at import, so its constants are set as well.
+    """
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return home
+
+
+def cache_repo(home: Path, repo: str, files: dict[str, str], commit: str = "0" * 40) -> Path:
+    """Put `files` (path -> text) into the HF cache as `repo`'s main revision; its snapshot."""
+    folder = home / "hub" / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / commit
+    for name, text in files.items():
+        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / name).write_text(text)
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+runner = CliRunner()
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    output: str
+
+
+def invoke(*args: str, input: str | None = None) -> Outcome:
+    """`ossa model ARGS` as a user runs it: an OssaError ends as one `error:` line with its
+    exit status, which is what the handler of `ossa.cli.main` does."""
+    result = runner.invoke(app, list(args), input=input)
+    if isinstance(result.exception, OssaError):
+        return Outcome(result.exception.exit_code, f"{result.output}error: {result.exception}\n")
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.output)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import ossa.model
+from ossa.errors import OssaError
 from ossa.model.engine import ContextLengthError
 from tests.model.conftest import random_tokens
 
@@ -101,3 +102,37 @@ def test_bad_calls_get_clear_errors(tiny_engine):
         tiny_engine.generate([1, 201088], max_tokens=1)
     with pytest.raises(ValueError):
         tiny_engine.generate([1], max_tokens=1, top_p=0)
+
+
+def test_each_generation_carries_its_own_usage(ring_checkpoint):
+    engine = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+    prompt = random_tokens(12, seed=12)
+    first = engine.generate(prompt, max_tokens=3)
+    assert isinstance(first, ossa.model.Generation) and first.usage is engine.stats
+    tokens = list(first)
+    second = engine.generate(prompt + tokens, max_tokens=2)
+    assert engine.stats is second.usage  # the engine's stats are the last call's usage
+    assert len(list(second)) == 2
+    assert (first.usage.prefilled_tokens, first.usage.generated_tokens) == (12, 3)
+    assert second.usage.reused_tokens == 14 and second.usage.prefilled_tokens == 1
+    assert second.usage.generated_tokens == 2 and first.usage.reused_tokens == 0
+    third = engine.generate(prompt, max_tokens=50)
+    next(third)
+    third.close()  # stopped early: the usage counts what ran
+    assert third.usage.generated_tokens == 1
+    with pytest.raises(StopIteration):
+        next(third)
+
+
+def test_devices_resolve_or_are_refused_in_one_line(tiny_original, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ossa.model.resolve_device("auto") == "cpu" == ossa.model.resolve_device("CPU")
+    for name, message in [("tpu", "unknown device 'tpu'"), ("cuda", "no CUDA GPU")]:
+        with pytest.raises(OssaError, match=message) as caught:
+            ossa.model.resolve_device(name)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(OssaError, match="no CUDA GPU"):
+        ossa.model.load(tiny_original, device="cuda:0")
+    assert ossa.model.load(tiny_original, device="auto").model.device == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ossa.model.resolve_device("auto") == "cuda"
