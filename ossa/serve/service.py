@@ -1,0 +1,162 @@
+"""Running one request's agent turn on a worker thread, as events an async handler reads.
+
+Both APIs turn a request into a :class:`TurnRequest` (the conversation so far, the messages
+that start the turn, the tools and limits) and read the agent's typed events back. The agent
+runs on its own thread (generation and tools block); a client that goes away interrupts it
+(:meth:`~ossa.agent.loop.Agent.interrupt`: it stops at the next token or after the running
+tool call), and the conversation's tools are released for its next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ossa.agent.context import Tokens
+from ossa.agent.engines import Engine
+from ossa.agent.events import Event
+from ossa.agent.loop import Agent
+from ossa.agent.settings import Settings
+from ossa.harmony import Message
+from ossa.serve.messages import ClientFunctions
+from ossa.serve.pool import ConversationPool
+from ossa.tools import Toolbox
+
+log = logging.getLogger(__name__)
+
+#: How often a non-streamed request checks whether its client is still there (seconds).
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class TurnRequest:
+    """What one request asks of the agent."""
+
+    conversation: str
+    input: list[Message]
+    #: The conversation before this turn (a stored response's), each message's exact tokens.
+    history: list[Message] = field(default_factory=list)
+    tokens: list[Tokens] | None = None
+    instructions: str = ""
+    effort: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    #: Built-in tools to offer ("browser", "python"), among those the server has.
+    builtins: tuple[str, ...] = ()
+    functions: list[ClientFunctions] = field(default_factory=list)
+
+
+class Service:
+    """The engine, the server's settings and the conversations' tools, shared by all requests."""
+
+    def __init__(self, engine: Engine, settings: Settings, pool: ConversationPool) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.pool = pool
+
+    def turn(self, request: TurnRequest) -> TurnRun:
+        return TurnRun(self, request)
+
+    def agent(self, request: TurnRequest, tools: dict) -> Agent:
+        """An agent holding the request's conversation, with its tools and settings."""
+        instructions = "\n\n".join(
+            part for part in (self.settings.instructions, request.instructions) if part
+        )
+        settings = self.settings.updated(
+            effort=request.effort,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            instructions=instructions,
+        )
+        chosen = [tools[name] for name in request.builtins if name in tools]
+        toolbox = Toolbox([*chosen, *request.functions]) if chosen or request.functions else None
+        if not request.history:
+            return Agent(self.engine, toolbox, settings)
+        agent = Agent(
+            self.engine, toolbox, settings, messages=request.history, tokens=request.tokens
+        )
+        agent.reconfigure(effort=settings.effort, toolbox=toolbox)  # this request's header
+        return agent
+
+
+class TurnRun:
+    """One turn on a worker thread; iterate it (asynchronously) for its events."""
+
+    def __init__(self, service: Service, request: TurnRequest) -> None:
+        self.service = service
+        self.request = request
+        #: The agent, once the turn started (its messages and tokens are what gets stored).
+        self.agent: Agent | None = None
+        #: The number of messages before this turn's input.
+        self.start = 0
+        self.finished = False
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Stop the turn (the client went away): generation and tool work end early."""
+        with self._lock:
+            self._cancelled.set()
+            if self.agent is not None:
+                self.agent.interrupt()
+
+    async def events(
+        self, disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> AsyncIterator[Event]:
+        """The turn's events; ``disconnected`` is polled while waiting (non-streamed requests)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        thread = threading.Thread(
+            target=self._work,
+            args=(lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),),
+            name="ossa-serve-turn",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            while True:
+                if disconnected is None:
+                    item = await queue.get()
+                else:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), POLL_SECONDS)
+                    except TimeoutError:
+                        if await disconnected():
+                            return
+                        continue
+                if item is _DONE:
+                    self.finished = True
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            if not self.finished:
+                self.cancel()
+
+    def _work(self, emit: Callable[[object], object]) -> None:
+        try:
+            with self.service.pool.use(self.request.conversation) as conversation:
+                agent = self.service.agent(self.request, conversation.tools)
+                with self._lock:
+                    if self._cancelled.is_set():
+                        return
+                    self.agent = agent
+                    self.start = len(agent.messages)
+                for event in agent.run(self.request.input):
+                    emit(event)
+        except Exception as exc:  # a bug: the handler answers with a server error object
+            log.exception("the agent turn failed")
+            emit(exc)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the event loop is gone (shutdown)
+                emit(_DONE)
+
+
+_DONE = object()
