@@ -97,9 +97,12 @@ def parse(body: dict[str, Any], state: ServerState) -> TurnRequest:
     if not out:
         raise bad_request("'messages' has no user message.", "messages")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    history, tokens, turn_input = state.service.split(out)
     return TurnRequest(
         conversation=new_id("chat"),
-        input=out,
+        input=turn_input,
+        history=history,
+        tokens=tokens,
         instructions="\n\n".join(p for p in developer if p),
         effort=effort(body.get("reasoning_effort"), "reasoning_effort"),
         max_tokens=output_limit(max_tokens, "max_completion_tokens", state.limits),

@@ -118,6 +118,9 @@ def parse(body: dict[str, Any], state: ServerState) -> Parsed:
     if not turn_input:
         raise bad_request("'input' has no message or tool output for the model.", "input")
 
+    tokens = previous.tokens if previous is not None else None
+    if previous is None:
+        history, tokens, turn_input = state.service.split(turn_input)
     response_id = new_id("resp")
     conversation = (
         previous.conversation
@@ -128,7 +131,7 @@ def parse(body: dict[str, Any], state: ServerState) -> Parsed:
         conversation=conversation,
         input=turn_input,
         history=history,
-        tokens=previous.tokens if previous is not None else None,
+        tokens=tokens,
         instructions="\n\n".join(p for p in (instructions, *developer) if p),
         effort=effort(reasoning.get("effort"), "reasoning.effort"),
         max_tokens=max_output,

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ossa.agent.context import Tokens
@@ -21,10 +22,11 @@ from ossa.agent.engines import Engine
 from ossa.agent.events import Event
 from ossa.agent.loop import Agent
 from ossa.agent.settings import Settings
-from ossa.harmony import Message
+from ossa.harmony import Message, Role
 from ossa.serve.messages import ClientFunctions
 from ossa.serve.pool import ConversationPool
 from ossa.tools import Toolbox
+from ossa.tools.base import message_text
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,43 @@ class TurnRequest:
     functions: list[ClientFunctions] = field(default_factory=list)
 
 
+class TokenMemory:
+    """The exact tokens of recently generated assistant messages, found by what they say.
+
+    Clients that send the whole conversation every time (Codex with ``store: false``, the
+    Agents SDK, every Chat Completions client) send back the model's messages as items,
+    which harmony would render differently from how gpt-oss wrote them (a call's ``to=``
+    before the channel, say), and the prompt would leave the engine's cache there. Looking
+    the messages up here gives them their generated tokens back, so the prompt extends the
+    cached one exactly. Any tokens recalled decode to the same message, so sharing the
+    memory between conversations is safe.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._tokens: OrderedDict[tuple[str, str], list[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, messages: Sequence[Message], tokens: Sequence[Tokens]) -> None:
+        with self._lock:
+            for message, exact in zip(messages, tokens, strict=True):
+                if exact is not None and message.author.role is Role.ASSISTANT:
+                    self._tokens[_key(message)] = exact
+                    self._tokens.move_to_end(_key(message))
+            while len(self._tokens) > self.size:
+                self._tokens.popitem(last=False)
+
+    def recall(self, message: Message) -> Tokens:
+        if message.author.role is not Role.ASSISTANT:
+            return None
+        with self._lock:
+            return self._tokens.get(_key(message))
+
+
+def _key(message: Message) -> tuple[str, str]:
+    return (message.recipient or message.channel or "", message_text(message))
+
+
 class Service:
     """The engine, the server's settings and the conversations' tools, shared by all requests."""
 
@@ -58,6 +97,19 @@ class Service:
         self.engine = engine
         self.settings = settings
         self.pool = pool
+        self.memory = TokenMemory()
+
+    def split(self, messages: list[Message]) -> tuple[list[Message], list[Tokens], list[Message]]:
+        """A whole conversation sent again: the history (with recalled tokens) and the new input.
+
+        The new input is what follows the last assistant message (the user's message, the
+        outputs of the client's tool calls).
+        """
+        last = max(
+            (i for i, m in enumerate(messages) if m.author.role is Role.ASSISTANT), default=-1
+        )
+        history = messages[: last + 1]
+        return history, [self.memory.recall(m) for m in history], messages[last + 1 :]
 
     def turn(self, request: TurnRequest) -> TurnRun:
         return TurnRun(self, request)
@@ -151,6 +203,9 @@ class TurnRun:
                     self.start = len(agent.messages)
                 for event in agent.run(self.request.input):
                     emit(event)
+                self.service.memory.remember(
+                    agent.context.messages[self.start :], agent.context.tokens[self.start :]
+                )
         except Exception as exc:  # a bug: the handler answers with a server error object
             log.exception("the agent turn failed")
             emit(exc)

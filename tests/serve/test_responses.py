@@ -137,10 +137,15 @@ def test_function_tool_round_trip_stateless_and_streamed(serve, harmony):
     second = api.responses.create(model="m", input=history, tools=[WEATHER], store=False)
     assert second.output_text == "Cold in Oslo."
     prompt = decoded(server, 1)
-    assert "to=functions.get_weather<|channel|>commentary <|constrain|>json" in prompt
     assert (
         "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>-3C" in prompt
     )
+    # the items sent back get their generated tokens again: the prompt extends the cache
+    engine = server.engine
+    generated = engine._encoding.encode(weather_call("Oslo"), allowed_special="all")
+    cached = engine.prompts[0] + generated
+    assert engine.prompts[1][: len(cached)] == cached
+    assert second.usage.input_tokens_details.cached_tokens == len(cached)
 
 
 def test_stored_response_survives_a_restart(tmp_path, replay_file, harmony):
