@@ -116,3 +116,7 @@ def test_codex_exec_runs_a_shell_command_through_ossa_serve(serve, harmony, tmp_
     assert (
         "namespace multi_agent_v1 {" in prompt
     )  # its namespace-grouped tools, as harmony has them
+    # what Codex sent back was given its generated tokens: the engine's cache is reused
+    engine = server.engine
+    cached = engine.prompts[0] + engine._encoding.encode(shell_call, allowed_special="all")
+    assert engine.prompts[1][: len(cached)] == cached
