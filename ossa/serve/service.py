@@ -194,24 +194,29 @@ class TurnRun:
 
     def _work(self, emit: Callable[[object], object]) -> None:
         try:
+            if not self.request.builtins:  # nothing of the conversation's to hold
+                self._run({}, emit)
+                return
             with self.service.pool.use(self.request.conversation) as conversation:
-                agent = self.service.agent(self.request, conversation.tools)
-                with self._lock:
-                    if self._cancelled.is_set():
-                        return
-                    self.agent = agent
-                    self.start = len(agent.messages)
-                for event in agent.run(self.request.input):
-                    emit(event)
-                self.service.memory.remember(
-                    agent.context.messages[self.start :], agent.context.tokens[self.start :]
-                )
+                self._run(conversation.tools, emit)
         except Exception as exc:  # a bug: the handler answers with a server error object
             log.exception("the agent turn failed")
             emit(exc)
         finally:
             with contextlib.suppress(RuntimeError):  # the event loop is gone (shutdown)
                 emit(_DONE)
+
+    def _run(self, tools: dict, emit: Callable[[object], object]) -> None:
+        agent = self.service.agent(self.request, tools)
+        with self._lock:
+            if self._cancelled.is_set():
+                return
+            self.agent = agent
+            self.start = len(agent.messages)
+        for event in agent.run(self.request.input):
+            emit(event)
+        context = agent.context
+        self.service.memory.remember(context.messages[self.start :], context.tokens[self.start :])
 
 
 _DONE = object()

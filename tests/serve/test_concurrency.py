@@ -138,8 +138,6 @@ def test_a_disconnect_mid_stream_stops_the_generation(tmp_path, harmony):
         assert inner.calls[0].generated_tokens < total
         # the engine is free again: the next client is served
         assert client(server).responses.create(model="m", input="hi").output_text == "next client"
-        pool = server.state.service.pool
-        assert pool.reap(now=float("inf")) == 2  # neither conversation is still in use
 
 
 def test_streamed_clients_get_their_own_outputs(serve, harmony):

@@ -238,3 +238,78 @@ def test_a_conversation_keeps_its_python_session(serve, harmony):
     assert call.outputs[0].logs.strip() == "42"
     assert len(server.state.service.pool) == 1
     assert server.state.service.pool.reap(now=float("inf")) == 1  # idle: the sandbox closes
+
+
+def call_to(recipient: str, arguments: str) -> str:
+    return f"<|channel|>commentary to={recipient} <|constrain|>json<|message|>{arguments}<|call|>"
+
+
+def test_namespaced_and_custom_tools(serve, harmony):
+    server = serve(
+        call_to("crm.lookup", '{"id": 7}'),
+        call_to("functions.apply_patch", json.dumps({"input": "*** Begin Patch"})),
+        harmony.final("Done."),
+    )
+    api = client(server)
+    tools = [
+        {
+            "type": "namespace",
+            "name": "crm",
+            "description": "Customer records.",
+            "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}],
+        },
+        {"type": "custom", "name": "apply_patch", "description": "Apply a patch."},
+    ]
+    first = api.responses.create(model="m", input="Find customer 7.", tools=tools)
+    (call,) = first.output
+    assert (call.type, call.namespace, call.name) == ("function_call", "crm", "lookup")
+    prompt = decoded(server, 0)
+    assert "## crm\n\n// Customer records.\nnamespace crm {" in prompt
+    assert (
+        "type apply_patch = (_: {\n// The tool's input, verbatim.\ninput: string,\n}) => any;"
+        in prompt
+    )
+
+    second = api.responses.create(
+        model="m",
+        previous_response_id=first.id,
+        tools=tools,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Ada"}],
+    )
+    (patch,) = second.output
+    assert (patch.type, patch.name, patch.input) == (
+        "custom_tool_call",
+        "apply_patch",
+        "*** Begin Patch",
+    )
+    assert "<|start|>crm.lookup to=assistant<|channel|>commentary<|message|>Ada" in decoded(
+        server, 1
+    )
+
+    third = api.responses.create(
+        model="m",
+        previous_response_id=second.id,
+        tools=tools,
+        input=[{"type": "custom_tool_call_output", "call_id": patch.call_id, "output": "applied"}],
+    )
+    assert third.output_text == "Done."
+    assert "functions.apply_patch to=assistant<|channel|>commentary<|message|>applied" in decoded(
+        server, 2
+    )
+
+
+def test_unserved_tools_are_accepted_and_not_offered(serve, harmony):
+    server = serve(harmony.final("No tools here."))
+    response = client(server).responses.create(
+        model="m",
+        input="Hi",
+        tools=[
+            {"type": "web_search"},
+            {"type": "code_interpreter", "container": {"type": "auto"}},
+            {"type": "file_search", "vector_store_ids": ["vs_1"]},
+            {"type": "image_generation"},
+        ],
+    )
+    assert response.output_text == "No tools here."
+    prompt = decoded(server, 0)
+    assert "# Tools" not in prompt  # this server runs no built-ins: none is offered
