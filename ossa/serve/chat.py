@@ -74,7 +74,10 @@ def parse(body: dict[str, Any], state: ServerState) -> TurnRequest:
                 out.append(hm.assistant(reasoning, "analysis"))
             if text:
                 out.append(hm.assistant(text))
-            for j, call in enumerate(message.get("tool_calls") or []):
+            tool_calls = message.get("tool_calls") or []
+            if not isinstance(tool_calls, list):
+                raise bad_request(f"Invalid '{param}.tool_calls'.", f"{param}.tool_calls")
+            for j, call in enumerate(tool_calls):
                 where = f"{param}.tool_calls[{j}]"
                 function = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(function, dict):
@@ -122,7 +125,7 @@ def _functions(body: dict[str, Any], state: ServerState) -> list[hm.ClientFuncti
     for i, tool in enumerate(tools):
         param = f"tools[{i}]"
         spec = tool.get("function") if isinstance(tool, dict) else None
-        if tool.get("type") != "function" or not isinstance(spec, dict):  # type: ignore[union-attr]
+        if not isinstance(spec, dict) or tool.get("type") != "function":
             raise bad_request(f"Invalid '{param}': expected a function tool.", param)
         parameters = spec.get("parameters")
         if parameters is not None and not isinstance(parameters, dict):

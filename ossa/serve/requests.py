@@ -88,7 +88,7 @@ def output_limit(value: Any, name: str, limits: Limits) -> int | None:
 def effort(value: Any, param: str) -> str | None:
     if value is None:
         return None
-    if value not in EFFORTS:
+    if not isinstance(value, str) or value not in EFFORTS:
         raise bad_request(
             f"Invalid value for '{param}': {value!r}; supported: {', '.join(EFFORTS)}.", param
         )
@@ -115,10 +115,16 @@ def text_of(content: Any, param: str) -> str:
             texts.append(part)
             continue
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
+        if isinstance(kind, str) and kind in (
+            "input_text",
+            "output_text",
+            "text",
+            "summary_text",
+            "reasoning_text",
+        ):
             texts.append(str(part.get("text", "")))
         elif kind == "refusal":
-            texts.append(str(part.get("refusal", "")))
+            texts.append(str(part.get("refusal", "")))  # type: ignore[union-attr]
         else:
             raise bad_request(
                 f"Invalid '{param}[{i}]': content of type {kind!r} is not supported; "

@@ -184,6 +184,8 @@ def _tools(
     for i, tool in enumerate(tools):
         param = f"tools[{i}]"
         kind = tool.get("type") if isinstance(tool, dict) else None
+        if not isinstance(kind, str):
+            raise bad_request(f"Invalid '{param}': expected a tool object with a type.", param)
         if kind in ("function", "custom"):
             plain.append(_function(tool, param))
         elif kind == "namespace":
@@ -238,6 +240,10 @@ def _input(items: list[Any], calls: dict[str, str]) -> tuple[list[str], list[Mes
         if not isinstance(item, dict):
             raise bad_request(f"Invalid '{param}': expected an object.", param)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise bad_request(
+                f"Invalid type for '{param}.type': expected a string.", f"{param}.type"
+            )
         if kind == "message":
             role = item.get("role")
             text = text_of(item.get("content", ""), f"{param}.content")
@@ -259,7 +265,10 @@ def _input(items: list[Any], calls: dict[str, str]) -> tuple[list[str], list[Mes
             call_id = typed(item, "call_id", str)
             if call_id is None:
                 raise bad_request(f"Missing '{param}.call_id'.", f"{param}.call_id")
-            recipient = hm.recipient_of(name, item.get("namespace"))
+            namespace = item.get("namespace")
+            if namespace is not None:
+                namespace = tool_name(namespace, f"{param}.namespace")
+            recipient = hm.recipient_of(name, namespace)
             calls[call_id] = recipient
             if kind == "function_call":
                 arguments = typed(item, "arguments", str, "{}")
@@ -268,7 +277,7 @@ def _input(items: list[Any], calls: dict[str, str]) -> tuple[list[str], list[Mes
             out.append(hm.call(recipient, arguments))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = item.get("call_id")
-            if call_id not in calls:
+            if not isinstance(call_id, str) or call_id not in calls:
                 raise bad_request(
                     f"No tool call found for function call output with call_id {call_id!r}.",
                     f"{param}.call_id",
@@ -278,8 +287,11 @@ def _input(items: list[Any], calls: dict[str, str]) -> tuple[list[str], list[Mes
             out.append(hm.tool_output(calls[call_id], text))
         elif kind == "code_interpreter_call":
             code = str(item.get("code") or "")
+            outputs = item.get("outputs")
             logs = "\n".join(
-                str(o.get("logs", "")) for o in item.get("outputs") or [] if isinstance(o, dict)
+                str(o.get("logs", ""))
+                for o in (outputs if isinstance(outputs, list) else [])
+                if isinstance(o, dict)
             )
             out.append(
                 Message.from_role_and_content(Role.ASSISTANT, code)
