@@ -210,7 +210,7 @@ async def create(request: Request) -> Response:
     model = typed(body, "model", str, state.model_name)
     stream = bool(typed(body, "stream", bool, False))
     options = typed(body, "stream_options", dict, {})
-    run = state.service.turn(turn)
+    run = state.start(turn)
     builder = ChatBuilder(new_id("chatcmpl"), model, turn.functions)
     if stream:
         return EventSourceResponse(

@@ -26,6 +26,8 @@ class Limits:
     max_tools: int = 256
     #: Generated tokens per response; a request asking for more gets this many.
     max_output_tokens: int = 32768
+    #: Requests in progress at once (each holds a thread while it runs or waits its turn).
+    max_turns: int = 256
 
 
 def is_loopback(host: str) -> bool:

@@ -308,7 +308,7 @@ def _input(items: list[Any], calls: dict[str, str]) -> tuple[list[str], list[Mes
 async def create(request: Request) -> Response:
     state: ServerState = request.app.state.ossa
     parsed = parse(await read_json(request, state.limits), state)
-    run = state.service.turn(parsed.turn)
+    run = state.start(parsed.turn)
     builder = ResponseBuilder(parsed.response, parsed.turn.functions)
     if parsed.stream:
         return EventSourceResponse(_stream(run, builder, parsed, state), ping=15)

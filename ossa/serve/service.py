@@ -98,6 +98,9 @@ class Service:
         self.settings = settings
         self.pool = pool
         self.memory = TokenMemory()
+        #: Turns started and not yet over (running, or waiting for the engine).
+        self.running = 0
+        self._running_lock = threading.Lock()
 
     def split(self, messages: list[Message]) -> tuple[list[Message], list[Tokens], list[Message]]:
         """A whole conversation sent again: the history (with recalled tokens) and the new input.
@@ -193,6 +196,9 @@ class TurnRun:
                 self.cancel()
 
     def _work(self, emit: Callable[[object], object]) -> None:
+        service = self.service
+        with service._running_lock:
+            service.running += 1
         try:
             if not self.request.builtins:  # nothing of the conversation's to hold
                 self._run({}, emit)
@@ -203,6 +209,8 @@ class TurnRun:
             log.exception("the agent turn failed")
             emit(exc)
         finally:
+            with service._running_lock:
+                service.running -= 1
             with contextlib.suppress(RuntimeError):  # the event loop is gone (shutdown)
                 emit(_DONE)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ossa.agent.settings import Settings
+from ossa.serve.errors import APIError
 from ossa.serve.limits import Limits
-from ossa.serve.service import Service
+from ossa.serve.service import Service, TurnRequest, TurnRun
 from ossa.serve.store import ResponseStore
 
 
@@ -24,3 +25,15 @@ class ServerState:
     @property
     def settings(self) -> Settings:
         return self.service.settings
+
+    def start(self, request: TurnRequest) -> TurnRun:
+        """The request's turn, or a 429 when ``max_turns`` are already running or waiting."""
+        if self.service.running >= self.limits.max_turns:
+            raise APIError(
+                429,
+                f"The server is busy: {self.limits.max_turns} requests are in progress; "
+                "retry shortly.",
+                type="rate_limit_error",
+                code="too_many_requests",
+            )
+        return self.service.turn(request)

@@ -3,6 +3,7 @@ and a client that goes away stops its generation."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ import openai
 from ossa.agent.engines import ReplayEngine
 from ossa.agent.settings import Settings
 from ossa.model.stats import Generation
+from ossa.serve import Limits
 from ossa.serve.pool import FairSlots
 from tests.serve.conftest import running
 from tests.serve.test_responses import client
@@ -153,3 +155,42 @@ def test_streamed_clients_get_their_own_outputs(serve, harmony):
         results = list(pool.map(ask, range(6)))
     assert all(deltas == final for deltas, final in results)
     assert sorted(final for _, final in results) == [f"reply {i}" for i in range(6)]
+
+
+def slow_server(tmp_path, harmony, **options):
+    long_answer = " ".join(f"word{i}" for i in range(2000))
+    replay = tmp_path / "r.jsonl"
+    replay.write_text(
+        json.dumps({"completion": harmony.final(long_answer)})
+        + "\n"
+        + json.dumps({"completion": harmony.final("next client")})
+        + "\n"
+    )
+    engine = Watched(ReplayEngine(replay), delay=0.005)
+    return engine, running(engine, Settings(tools=[]), tmp_path / "s.sqlite3", **options)
+
+
+def test_a_client_that_gives_up_on_a_plain_request_stops_it(tmp_path, harmony):
+    engine, serving = slow_server(tmp_path, harmony)
+    with serving as server:
+        timeout = httpx.Timeout(30, read=0.5)
+        with httpx.Client(timeout=timeout) as http, contextlib.suppress(httpx.ReadTimeout):
+            http.post(f"{server.base_url}/responses", json={"model": "m", "input": "Talk."})
+        assert engine.closed.wait(WAIT)
+        assert client(server).responses.create(model="m", input="hi").output_text == "next client"
+
+
+def test_too_many_requests_in_progress_is_a_429(tmp_path, harmony):
+    engine, serving = slow_server(tmp_path, harmony, limits=Limits(max_turns=1))
+    with serving as server:
+        body = {"model": "m", "input": "Talk a lot.", "stream": True}
+        with httpx.stream(
+            "POST", f"{server.base_url}/responses", json=body, timeout=WAIT
+        ) as stream:
+            lines = stream.iter_lines()  # held open: the first request is still in progress
+            for line in lines:
+                if "response.output_text.delta" in line:
+                    break
+            busy = httpx.post(f"{server.base_url}/responses", json={"model": "m", "input": "hi"})
+        assert busy.status_code == 429
+        assert busy.json()["error"]["code"] == "too_many_requests"
