@@ -174,6 +174,7 @@ class TurnRun:
             daemon=True,
         )
         thread.start()
+        check_at = loop.time() + POLL_SECONDS
         try:
             while True:
                 if disconnected is None:
@@ -182,8 +183,12 @@ class TurnRun:
                     try:
                         item = await asyncio.wait_for(queue.get(), POLL_SECONDS)
                     except TimeoutError:
+                        item = None
+                    if loop.time() >= check_at:  # events may never pause: check by the clock
+                        check_at = loop.time() + POLL_SECONDS
                         if await disconnected():
                             return
+                    if item is None:
                         continue
                 if item is _DONE:
                     self.finished = True

@@ -35,6 +35,7 @@ class Watched:
         self.active = 0
         self.most = 0
         self.closed = threading.Event()
+        self.total = 0  # tokens in the first recorded completion, where a test needs them
         self._lock = threading.Lock()
 
     def generate(self, prompt, **kwargs) -> Generation:
@@ -167,6 +168,9 @@ def slow_server(tmp_path, harmony, **options):
         + "\n"
     )
     engine = Watched(ReplayEngine(replay), delay=0.005)
+    engine.total = len(
+        engine.inner._encoding.encode(harmony.final(long_answer), allowed_special="all")
+    )
     return engine, running(engine, Settings(tools=[]), tmp_path / "s.sqlite3", **options)
 
 
@@ -177,6 +181,7 @@ def test_a_client_that_gives_up_on_a_plain_request_stops_it(tmp_path, harmony):
         with httpx.Client(timeout=timeout) as http, contextlib.suppress(httpx.ReadTimeout):
             http.post(f"{server.base_url}/responses", json={"model": "m", "input": "Talk."})
         assert engine.closed.wait(WAIT)
+        assert engine.inner.calls[0].generated_tokens < engine.total
         assert client(server).responses.create(model="m", input="hi").output_text == "next client"
 
 
