@@ -1,7 +1,9 @@
 """Load on ``ossa serve``: concurrent streaming clients on the replay engine.
 
 Starts ``ossa serve --model replay:FILE`` on 127.0.0.1 (a free port) as a separate process,
-then runs N clients at once with the ``openai`` SDK, each streaming one Responses call.
+then runs N clients at once (httpx in one asyncio process, JSON per event), each streaming
+one Responses call. (The ``openai`` SDK's clients are checked in ``tests/serve``; its
+per-event models cost more than the server, so they would measure the client.)
 Every recorded completion is a distinct answer; the script checks that every client
 completes, that each one's streamed deltas equal its own final output, and that the
 answers are exactly the recorded ones (none lost, none duplicated, none mixed). It prints
@@ -28,7 +30,6 @@ import time
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
 
 
 def free_port() -> int:
@@ -48,22 +49,34 @@ def completions(n: int, words: int) -> list[str]:
     ]
 
 
-async def client(api: AsyncOpenAI, i: int, start: float) -> dict:
-    first = None
+async def client(http: httpx.AsyncClient, url: str, i: int, start: float) -> dict:
+    """One streaming client: reads the server-sent events, keeps its deltas and final output."""
+    first = final = None
     deltas = []
-    async with api.responses.stream(model="gpt-oss", input=f"question {i}") as stream:
-        async for event in stream:
-            if event.type == "response.output_text.delta":
+    body = {"model": "gpt-oss", "input": f"question {i}", "stream": True}
+    async with http.stream("POST", f"{url}/responses", json=body) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[len("data: ") :])
+            if event["type"] == "response.output_text.delta":
                 first = first or time.perf_counter()
-                deltas.append(event.delta)
-        final = await stream.get_final_response()
+                deltas.append(event["delta"])
+            elif event["type"] == "response.completed":
+                final = event["response"]
     end = time.perf_counter()
+    text = "".join(
+        part["text"]
+        for item in (final or {}).get("output", [])
+        if item["type"] == "message"
+        for part in item["content"]
+    )
     return {
-        "text": final.output_text,
+        "text": text,
         "streamed": "".join(deltas),
         "first": (first or end) - start,
         "total": end - start,
-        "status": final.status,
+        "status": final["status"] if final else "missing",
     }
 
 
@@ -74,12 +87,9 @@ def percentile(values: list[float], q: float) -> float:
 
 async def run(base_url: str, n: int) -> list[dict]:
     limits = httpx.Limits(max_connections=n + 4)
-    http = httpx.AsyncClient(limits=limits, timeout=600)
-    api = AsyncOpenAI(base_url=base_url, api_key="unused", http_client=http, max_retries=0)
-    start = time.perf_counter()
-    results = await asyncio.gather(*(client(api, i, start) for i in range(n)))
-    await http.aclose()
-    return list(results)
+    async with httpx.AsyncClient(limits=limits, timeout=600) as http:
+        start = time.perf_counter()
+        return list(await asyncio.gather(*(client(http, base_url, i, start) for i in range(n))))
 
 
 def main() -> int:

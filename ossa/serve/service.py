@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -166,36 +166,26 @@ class TurnRun:
     ) -> AsyncIterator[Event]:
         """The turn's events; ``disconnected`` is polled while waiting (non-streamed requests)."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        mailbox = _Mailbox(loop)
         thread = threading.Thread(
-            target=self._work,
-            args=(lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),),
-            name="ossa-serve-turn",
-            daemon=True,
+            target=self._work, args=(mailbox.put,), name="ossa-serve-turn", daemon=True
         )
         thread.start()
         check_at = loop.time() + POLL_SECONDS
         try:
             while True:
-                if disconnected is None:
-                    item = await queue.get()
-                else:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), POLL_SECONDS)
-                    except TimeoutError:
-                        item = None
-                    if loop.time() >= check_at:  # events may never pause: check by the clock
-                        check_at = loop.time() + POLL_SECONDS
-                        if await disconnected():
-                            return
-                    if item is None:
-                        continue
-                if item is _DONE:
-                    self.finished = True
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
+                items = await mailbox.take(POLL_SECONDS if disconnected else None)
+                if disconnected is not None and loop.time() >= check_at:
+                    check_at = loop.time() + POLL_SECONDS  # by the clock: events may not pause
+                    if await disconnected():
+                        return
+                for item in items:
+                    if item is _DONE:
+                        self.finished = True
+                        return
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item  # type: ignore[misc]
         finally:
             if not self.finished:
                 self.cancel()
@@ -230,6 +220,41 @@ class TurnRun:
             emit(event)
         context = agent.context
         self.service.memory.remember(context.messages[self.start :], context.tokens[self.start :])
+
+
+class _Mailbox:
+    """Items from the worker thread to the event loop, which is woken once per batch.
+
+    Waking the loop for every token (``call_soon_threadsafe`` per event) made the loop the
+    bottleneck with many streams; a batch is whatever arrived since the last wake-up.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[object] = deque()
+        self._ready = asyncio.Event()
+        self._signalled = False
+
+    def put(self, item: object) -> None:
+        """Called on the worker thread."""
+        self._items.append(item)
+        if not self._signalled:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self, timeout: float | None) -> list[object]:
+        """What arrived (waiting up to ``timeout`` for something; [] when none came)."""
+        if not self._items:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        self._ready.clear()
+        self._signalled = False  # items put from now on wake the loop again
+        items = []
+        while self._items:
+            items.append(self._items.popleft())
+        return items
 
 
 _DONE = object()
