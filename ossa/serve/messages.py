@@ -20,7 +20,7 @@ from ossa.tools.functions import FunctionTools
 #: The harmony namespace of functions declared without one.
 FUNCTIONS = "functions"
 #: Names a client's namespace may not take: the built-ins' and the plain functions'.
-RESERVED = frozenset({"browser", "python", "container", FUNCTIONS})
+RESERVED = frozenset({"browser", "python", FUNCTIONS})
 
 
 @dataclass(frozen=True)

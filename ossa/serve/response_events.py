@@ -104,7 +104,10 @@ class ResponseBuilder:
         elif isinstance(event, Usage):
             self.response["usage"] = {
                 "input_tokens": event.prompt_tokens,
-                "input_tokens_details": {"cached_tokens": event.reused_tokens},
+                "input_tokens_details": {
+                    "cached_tokens": event.reused_tokens,
+                    "cache_write_tokens": event.prompt_tokens - event.reused_tokens,
+                },
                 "output_tokens": event.output_tokens,
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": event.prompt_tokens + event.output_tokens,

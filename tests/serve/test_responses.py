@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import openai
+import pydantic
 import pytest
+from openai.types.responses import Response, ResponseStreamEvent
 
 from ossa.agent.engines import ReplayEngine
 from ossa.agent.settings import Settings
@@ -202,6 +204,7 @@ def test_builtin_browser_and_python_run_server_side(serve):
             {"type": "code_interpreter", "container": {"type": "auto"}},
         ],
     )
+    Response.model_validate(response.model_dump(exclude_unset=True))
     kinds = [item.type for item in response.output]
     assert kinds.count("web_search_call") == 2 and kinds.count("code_interpreter_call") == 1
     search = next(i for i in response.output if i.type == "web_search_call")
@@ -313,3 +316,36 @@ def test_unserved_tools_are_accepted_and_not_offered(serve, harmony):
     assert response.output_text == "No tools here."
     prompt = decoded(server, 0)
     assert "# Tools" not in prompt  # this server runs no built-ins: none is offered
+
+
+def stream_payloads(server, body: dict) -> list[dict]:
+    """The data of every server-sent event of one streamed request, as sent."""
+    url = f"{server.base_url}/responses"
+    with httpx.stream("POST", url, json={**body, "stream": True}, timeout=60) as response:
+        return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_every_event_and_response_validates_against_the_sdk_models(serve, harmony):
+    """Strict validation: the SDK builds its objects leniently, and a field it requires but
+    does not find turns an object into a plain dict (clients then fail in odd ways)."""
+    server = serve(
+        weather_call(),
+        call_to("functions.apply_patch", json.dumps({"input": "*** Begin Patch"})),
+        harmony.final("Done."),
+    )
+    adapter = pydantic.TypeAdapter(ResponseStreamEvent)
+    tools = [WEATHER, {"type": "custom", "name": "apply_patch"}]
+    kinds = set()
+    for text in ("one", "two", "three"):
+        for payload in stream_payloads(server, {"model": "m", "input": text, "tools": tools}):
+            adapter.validate_python(payload)
+            kinds.add(payload["type"])
+    assert {
+        "response.function_call_arguments.done",
+        "response.custom_tool_call_input.done",
+        "response.reasoning_text.done",
+        "response.output_text.done",
+        "response.completed",
+    } <= kinds
+    stored = httpx.get(f"{server.base_url}/responses/{payload['response']['id']}").json()
+    Response.model_validate(stored)
