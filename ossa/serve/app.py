@@ -59,6 +59,8 @@ def build_state(
 
         return dict(open_tools(settings, list(builtins), plugins=False).tools)
 
+    for tool in make_tools().values():  # a bad tool setting fails now, not in a request
+        tool.close()
     pool = ConversationPool(make_tools, idle_seconds)
     return ServerState(
         service=Service(shared_engine(engine), settings, pool),

@@ -79,8 +79,7 @@ def parse(body: dict[str, Any], state: ServerState) -> Parsed:
     max_output = output_limit(body.get("max_output_tokens"), "max_output_tokens", limits)
     temperature = number(body, "temperature", 0.0, 2.0)
     top_p = number(body, "top_p", 0.0, 1.0)
-    include = typed(body, "include", list, [])
-    del include  # accepted: reasoning comes back as text, nothing is encrypted
+    typed(body, "include", list)  # accepted: reasoning comes back as text, nothing encrypted
     functions, builtins = _tools(body, state)
 
     previous = None
