@@ -147,3 +147,10 @@ def test_public_bind_without_a_key_is_refused(capsys, monkeypatch):
         main(["serve", "--host", "0.0.0.0", "--model", "replay:/nonexistent"])
     assert exited.value.code == 2
     assert "refusing to listen on 0.0.0.0 without an API key" in capsys.readouterr().err
+
+
+def test_serve_takes_only_the_builtin_tools(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--model", "replay:/nonexistent", "--tools", "python,shell"])
+    assert exited.value.code == 2
+    assert "runs only the built-in tools (browser, python), not shell" in capsys.readouterr().err
