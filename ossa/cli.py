@@ -20,6 +20,7 @@ from ossa.errors import OssaError
 from ossa.harmony import cli as harmony_cli
 from ossa.model import cli as model_cli
 from ossa.sandbox import cli as sandbox_cli
+from ossa.serve import cli as serve_cli
 from ossa.tools import cli as tools_cli
 
 
@@ -51,6 +52,7 @@ app.add_typer(model_cli.app, name="model", help="Download and inspect gpt-oss ch
 app.add_typer(sandbox_cli.app, name="sandbox", help="Build and manage the python sandbox.")
 app.add_typer(tools_cli.app, name="tools", help="List and call the agent's tools.")
 agent_cli.register(app)
+app.command()(serve_cli.serve)
 
 
 def _print_version(value: bool) -> None:

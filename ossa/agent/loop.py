@@ -76,6 +76,7 @@ class Outcome(StrEnum):
     CONTEXT_FULL = "context_full"  # the current turn alone does not fit the context window
     ENGINE_ERROR = "engine_error"  # the engine failed to start or during its stream
     INTERRUPTED = "interrupted"  # the user stopped the generation or the tool call
+    CLIENT_CALL = "client_call"  # a call to a tool the API client runs (ossa serve): it answers
 
 
 #: The one rule for how a turn goes on: None continues, a status ends the turn.
@@ -83,6 +84,7 @@ TURN_STATUS: dict[Outcome, TurnStatus | None] = {
     Outcome.TOOL_CALL: None,
     Outcome.MALFORMED: None,
     Outcome.ANSWER: TurnStatus.COMPLETED,
+    Outcome.CLIENT_CALL: TurnStatus.COMPLETED,
     Outcome.TRUNCATED: TurnStatus.MAX_TOKENS,
     Outcome.STEP_LIMIT: TurnStatus.MAX_STEPS,
     Outcome.UNUSABLE: TurnStatus.ERROR,
@@ -203,10 +205,17 @@ class Agent:
         """Stop the running turn at the next token or after the running tool call."""
         self._interrupted.set()
 
-    def run(self, text: str) -> Iterator[Event]:
-        """One user turn: yields events, the last one a :class:`TurnEnd`."""
+    def run(self, text: str | Sequence[Message]) -> Iterator[Event]:
+        """One user turn: yields events, the last one a :class:`TurnEnd`.
+
+        ``text`` is the user's message, or the messages that start the turn (an API client's
+        input: user messages, the outputs of its own tools' calls).
+        """
         self._interrupted.clear()
-        self._append(Message.from_role_and_content(Role.USER, text))
+        if isinstance(text, str):
+            text = [Message.from_role_and_content(Role.USER, text)]
+        for message in text:
+            self._append(message)
         recorder = _Recorder(self.session)
         for event in self._turn():
             recorder.record(event)
@@ -303,7 +312,13 @@ class Agent:
             self._append(_corrective(parsed.error))
         elif outcome is Outcome.TOOL_CALL:
             turn.tool_calls += 1
-            yield from self._call_tool(parsed.messages[-1], number)
+            call = parsed.messages[-1]
+            if self.toolbox is not None and self.toolbox.client_side(call):
+                yield ToolCallStarted(
+                    step=number, recipient=call.recipient or "", arguments=message_text(call)
+                )
+                return Outcome.CLIENT_CALL
+            yield from self._call_tool(call, number)
             if self._interrupted.is_set():
                 return Outcome.INTERRUPTED
         else:  # ANSWER or TRUNCATED

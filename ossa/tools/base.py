@@ -22,6 +22,9 @@ class Tool(ABC):
     #: True for the built-ins the model was trained with (rendered in the system message);
     #: False for tools rendered in the developer message (functions, MCP namespaces).
     builtin: bool = False
+    #: True for tools an API client runs itself (``ossa serve``): a call to one ends the
+    #: agent's turn, and the client sends the result with its next request.
+    client_side: bool = False
 
     @abstractmethod
     def namespace(self) -> ToolNamespaceConfig:

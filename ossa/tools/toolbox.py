@@ -73,6 +73,11 @@ class Toolbox:
             log.exception("tool %r raised", target.name)
             return [target.reply(message, f"Error: the {target.name} tool failed: {exc!r}")]
 
+    def client_side(self, message: Message) -> bool:
+        """Whether ``message`` calls a tool the API client runs (the turn ends with the call)."""
+        target, _ = self._route((message.recipient or "").strip())
+        return target is not None and target.client_side
+
     def close(self) -> None:
         """Release every tool's resources (sandbox session, MCP server processes)."""
         for t in self.tools.values():

@@ -44,10 +44,11 @@ log = logging.getLogger(__name__)
 class SerializedEngine:
     """One engine shared by threads: a generation holds it until the stream ends or is closed."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock: threading.Lock | None = None) -> None:
+        """``lock``: anything with ``acquire``/``release`` (``ossa serve`` passes a fair queue)."""
         self.engine = engine
         self.context_length = engine.context_length
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
 
     def generate(self, prompt: list[int], **kwargs) -> Generation:
         self._lock.acquire()
