@@ -11,6 +11,7 @@ ends without its final event, or stops at the server's own length limit, is an
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -163,33 +164,46 @@ _MARKERS = ("<|message|>", "<|start|>", "<|call|>", "<|return|>")
 
 
 class _Text:
-    """Streamed text to token ids, holding back the last token until more text arrives.
+    """Streamed text to token ids: the text up to the last word boundary is final.
 
-    Tokenizing the text so far and keeping its last token pending gives the same ids as
-    tokenizing the whole text in one go, unless a merge reaches back further than one
-    token (rare in o200k); only reuse suffers then, never the text.
+    BPE merges never cross o200k's pre-token boundaries, and a word (with its leading space)
+    or a special token is such a piece, so the text before the last run of whitespace, or
+    up to the last complete special token, tokenizes the same whatever follows; the rest
+    waits for more text. (A few pre-tokens do swallow a following newline, like ``.\n``:
+    there the ids may differ from the server's, which costs prefix reuse, never text.)
     """
 
     def __init__(self) -> None:
         self._encoding = load_harmony_encoding()
+        self._specials = frozenset(self._encoding.special_tokens_set)
         self._pending = ""
 
     def feed(self, text: str) -> list[int]:
-        if not text:
-            return []
         whole = self._pending + text
-        ids = self._encoding.encode(whole, allowed_special="all")
-        for keep in range(len(ids) - 1, 0, -1):  # emit whole characters only
-            try:
-                done = self._encoding.decode_bytes(ids[:keep]).decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            self._pending = whole[len(done) :]
-            return ids[:keep]
-        self._pending = whole
-        return []
+        cut = max(self._after_special(whole), _last_space_run(whole))
+        self._pending = whole[cut:]
+        return self._encoding.encode(whole[:cut], allowed_special="all") if cut else []
 
     def flush(self) -> list[int]:
         ids = self._encoding.encode(self._pending, allowed_special="all") if self._pending else []
         self._pending = ""
         return ids
+
+    def _after_special(self, text: str) -> int:
+        """Where the last complete special token ends (0 if there is none)."""
+        end = text.rfind("|>")
+        while end >= 0:
+            start = text.rfind("<|", 0, end)
+            if start >= 0 and text[start : end + 2] in self._specials:
+                return end + 2
+            end = text.rfind("|>", 0, end)
+        return 0
+
+
+def _last_space_run(text: str) -> int:
+    """Where the last run of whitespace starts (0 if there is none)."""
+    match = _SPACE_RUN.search(text)
+    return match.start() if match else 0
+
+
+_SPACE_RUN = re.compile(r"\s+(?=\S*$)")
