@@ -1,8 +1,33 @@
-"""HTTP engine tests: the recorded exchanges (recorded.py) are importable from this folder."""
+"""HTTP engine tests: recorded exchanges (recorded.py), and a real llama.cpp server's fixtures."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def llama_cpp() -> Path:
+    """The cached llama.cpp build; skipped where absent, except under CI (there it must exist)."""
+    from llama_server import llama_cpp_dir
+
+    found = llama_cpp_dir()
+    if found is None:
+        message = "no llama.cpp build: run scripts/build-llama-server.sh (about ten minutes)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(llama_cpp: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ossa's tiny random gpt-oss checkpoint, converted by llama.cpp's own converter."""
+    from llama_server import tiny_gguf
+
+    return tiny_gguf(tmp_path_factory.mktemp("gguf"), llama_cpp)

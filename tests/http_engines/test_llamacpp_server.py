@@ -1,0 +1,134 @@
+"""A real llama.cpp server (built by scripts/build-llama-server.sh) serving ossa's tiny model.
+
+The tiny random checkpoint writes nonsense, which suits these checks: they are about what
+crosses the wire (the exact tokens, the cache counts, the failure when the server dies), not
+about what the model says.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from llama_server import LlamaServer
+
+from ossa.agent.engines import EngineError
+from ossa.agent.engines.http import LlamaCppEngine
+from ossa.agent.engines.http.client import Server
+from ossa.agent.events import Usage
+from ossa.agent.loop import Agent
+from ossa.agent.settings import Settings
+from ossa.harmony import load_harmony_encoding
+
+pytestmark = pytest.mark.llamacpp
+ENCODING = load_harmony_encoding()
+STOP = ENCODING.stop_tokens_for_assistant_actions()
+
+
+class Tee(httpx.HTTPTransport):
+    """The real transport, keeping each /completion request and its final streamed event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[dict] = []
+        self.finals: list[dict] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path == "/completion":
+            self.requests.append(json.loads(request.content))
+            response.stream = _Kept(response.stream, self.finals)
+        return response
+
+
+class _Kept(httpx.SyncByteStream):
+    def __init__(self, inner, finals: list[dict]) -> None:
+        self.inner, self.finals, self.data = inner, finals, b""
+
+    def __iter__(self):
+        for chunk in self.inner:
+            self.data += chunk
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+        for line in self.data.decode().splitlines():
+            if line.startswith("data:") and '"stop":true' in line.replace(" ", ""):
+                self.finals.append(json.loads(line[5:]))
+
+
+@pytest.fixture(scope="module")
+def server(llama_cpp, tiny_gguf, tmp_path_factory):
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with LlamaServer(llama_cpp, tiny_gguf, parallel=1, ctx=4096, log=log) as running:
+        yield running
+
+
+def engine(url: str, tee: httpx.BaseTransport | None = None) -> LlamaCppEngine:
+    return LlamaCppEngine(Server(url, transport=tee, backoff=0.05))
+
+
+def test_connect_checks_pass_and_the_context_is_one_slots(server):
+    llm = LlamaCppEngine.open(server.url)
+    assert llm.context_length == 4096
+    assert httpx.post(f"{server.url}/tokenize", json={"content": "<|call|>"}).json()["tokens"] == [
+        200012
+    ]
+
+
+def test_agent_steps_reach_the_server_token_for_token_and_reuse_its_cache(server):
+    tee = Tee()
+    agent = Agent(engine(server.url, tee), None, Settings(tools=[], max_tokens=12))
+    usages = []
+    for question in ("What is 2+2?", "And 3+3?"):
+        events = list(agent.run(question))
+        usages += [e for e in events if isinstance(e, Usage)]
+    assert len(tee.requests) == len(tee.finals) == 2
+    for request, final in zip(tee.requests, tee.finals, strict=True):
+        # what the server evaluated is ossa's rendering, token for token
+        assert final["tokens_evaluated"] == len(request["prompt"])
+        assert final["prompt"] == ENCODING.decode(request["prompt"])
+        again = httpx.post(
+            f"{server.url}/tokenize", json={"content": final["prompt"], "parse_special": True}
+        )
+        assert again.json()["tokens"] == request["prompt"]
+    first, second = (r["prompt"] for r in tee.requests)
+    assert second[: len(first)] == first  # the second step extends the first exactly
+    # ossa's usage is the server's cache: all of the first prompt came from it
+    cached = tee.finals[1]["timings"]["cache_n"]
+    assert usages[1].reused_tokens == cached >= len(first)
+    assert usages[1].prompt_tokens == len(second)
+
+
+def test_greedy_output_through_ossa_equals_a_direct_request(server):
+    prompt = ENCODING.encode(
+        "<|start|>user<|message|>greedy check 7319<|end|><|start|>assistant",
+        allowed_special="all",
+    )
+    through_ossa = list(engine(server.url).generate(prompt, stop=STOP, max_tokens=24))
+    direct = httpx.post(
+        f"{server.url}/completion",
+        json={"prompt": prompt, "n_predict": 24, "temperature": 0, "cache_prompt": False,
+              "return_tokens": True},
+        timeout=120,
+    ).json()  # fmt: skip
+    assert through_ossa == direct["tokens"]
+    assert len(through_ossa) > 0
+
+
+def test_killing_the_server_mid_stream_is_the_clean_error(llama_cpp, tiny_gguf, tmp_path):
+    with LlamaServer(llama_cpp, tiny_gguf, log=tmp_path / "server.log") as doomed:
+        llm = engine(doomed.url)
+        prompt = ENCODING.encode(
+            "<|start|>user<|message|>go on<|end|><|start|>assistant", allowed_special="all"
+        )
+        generation = llm.generate(prompt, stop=[], max_tokens=4000)
+        next(generation)
+        doomed.stop()
+        with pytest.raises(EngineError, match=r"cut (mid-way|before the completion ended)"):
+            for _ in generation:
+                pass
+        assert generation.usage.generated_tokens < 4000
+        with pytest.raises(EngineError, match="cannot connect to .* is the server running"):
+            llm.generate(prompt, stop=STOP, max_tokens=4).__next__()
