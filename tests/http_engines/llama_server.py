@@ -114,7 +114,7 @@ class LlamaServer:
         args = [
             str(llama / "bin" / "llama-server"), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(self.port), "--parallel", str(parallel), "--ctx-size", str(ctx * parallel),
-            "--threads", "2", "--no-webui", "--jinja", "--cache-reuse", "0",
+            "--threads", "2", "--no-webui", "--slots",
         ]  # fmt: skip
         out = log.open("w") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)

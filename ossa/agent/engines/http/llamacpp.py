@@ -95,6 +95,7 @@ def parse(event: dict[str, Any] | None) -> Piece | None:
         finish=_FINISH.get(event.get("stop_type", ""), "stop"),
         prompt_tokens=None if cached is None or evaluated is None else cached + evaluated,
         cached_tokens=cached,
+        generated=event.get("tokens_predicted"),
         prefill_s=_seconds(timings.get("prompt_ms")),
         decode_s=_seconds(timings.get("predicted_ms")),
     )

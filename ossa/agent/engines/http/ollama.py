@@ -141,6 +141,7 @@ def _parse_with(prompt_length: int):
             if isinstance(evaluated, int):
                 piece.prompt_tokens = prompt_length
                 piece.cached_tokens = max(0, prompt_length - evaluated)
+            piece.generated = event.get("eval_count")
             piece.prefill_s = _seconds(event.get("prompt_eval_duration"))
             piece.decode_s = _seconds(event.get("eval_duration"))
         return piece

@@ -141,6 +141,7 @@ def parse(event: dict[str, Any] | None) -> Piece | None:
     if usage:
         details = usage.get("prompt_tokens_details") or {}
         piece.prompt_tokens = usage.get("prompt_tokens")
+        piece.generated = usage.get("completion_tokens")
         piece.cached_tokens = details.get("cached_tokens") or 0
     if piece.tokens is None and not piece.text:
         piece.tokens = []  # a usage-only chunk: nothing to tokenize

@@ -36,6 +36,7 @@ class Piece:
     stop_token: int | None = None  # the stop token, when the server says which
     prompt_tokens: int | None = None  # the server's count of the prompt
     cached_tokens: int | None = None  # of which it reused from its cache
+    generated: int | None = None  # the server's count of the tokens it generated
     prefill_s: float | None = None
     decode_s: float | None = None
 
@@ -117,7 +118,8 @@ def _tokens(
             f"the stream from {server.base_url} was cut before the completion ended "
             f"(after {len(out)} tokens)"
         )
-    if end.finish == "length" and len(out) < max_tokens:
+    generated = len(out) if end.generated is None else end.generated  # text may count apart
+    if end.finish == "length" and generated < max_tokens:
         raise EngineError(
             f"{server.base_url} stopped at its own length limit after {len(out)} tokens "
             "(the prompt and answer fill the context it serves; start it with a larger one)"
@@ -131,6 +133,8 @@ def _note(piece: Piece, end: Piece, usage: Stats, prompt_length: int) -> None:
     """Keep what a piece says about the whole call; the server's cache says what was reused."""
     if piece.finish is not None:
         end.finish, end.stop_token = piece.finish, piece.stop_token
+    if piece.generated is not None:
+        end.generated = piece.generated
     if piece.prefill_s is not None:
         end.prefill_s = piece.prefill_s
     if piece.decode_s is not None:
