@@ -95,9 +95,12 @@ def test_agent_steps_reach_the_server_token_for_token_and_reuse_its_cache(server
         assert again.json()["tokens"] == request["prompt"]
     first, second = (r["prompt"] for r in tee.requests)
     assert second[: len(first)] == first  # the second step extends the first exactly
-    # ossa's usage is the server's cache: all of the first prompt came from it
+    # ossa's usage is the server's cache. llama.cpp keeps gpt-oss's sliding-window layers in
+    # a window-sized cache and resumes from a checkpoint it took a few tokens before the end
+    # of the last prompt, so it reuses most of the first prompt, not all of it.
     cached = tee.finals[1]["timings"]["cache_n"]
-    assert usages[1].reused_tokens == cached >= len(first)
+    assert usages[1].reused_tokens == cached
+    assert len(first) // 2 < cached <= len(first)
     assert usages[1].prompt_tokens == len(second)
 
 
