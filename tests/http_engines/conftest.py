@@ -11,6 +11,20 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture(autouse=True)
+def ossa_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Config and sessions under a fresh directory; no API key or host leaks in."""
+    monkeypatch.setenv("OSSA_HOME", str(tmp_path / "home"))
+    for name in list(os.environ):
+        if (
+            name.startswith("OSSA_")
+            and name.endswith("API_KEY")
+            or name in ("OSSA_CONFIG", "OLLAMA_HOST")
+        ):
+            monkeypatch.delenv(name)
+    return tmp_path / "home"
+
+
 @pytest.fixture(scope="session")
 def llama_cpp() -> Path:
     """The cached llama.cpp build; skipped where absent, except under CI (there it must exist)."""

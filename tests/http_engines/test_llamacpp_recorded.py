@@ -151,3 +151,18 @@ def test_the_api_key_is_sent_as_a_bearer_token(monkeypatch):
     recording = llamacpp(llamacpp_stream(ANSWER))
     LlamaCppEngine.open("http://llama", transport=recording.transport())
     assert all(h["authorization"] == "Bearer sekrit" for *_, h in recording.requests)
+
+
+def test_the_api_key_can_come_from_the_config_file_and_is_never_shown(tmp_path, monkeypatch):
+    from ossa.agent.settings import load_config, to_toml
+
+    config = tmp_path / "config.toml"
+    config.write_text('api_key = "from-config"\n')
+    monkeypatch.setenv("OSSA_CONFIG", str(config))
+    monkeypatch.delenv("OSSA_API_KEY", raising=False)
+    monkeypatch.delenv("OSSA_LLAMACPP_API_KEY", raising=False)
+    recording = llamacpp(llamacpp_stream(ANSWER))
+    LlamaCppEngine.open("http://llama", transport=recording.transport())
+    assert all(h["authorization"] == "Bearer from-config" for *_, h in recording.requests)
+    shown = to_toml(load_config())
+    assert "from-config" not in shown and "# api_key =   (set, not shown)" in shown
