@@ -14,7 +14,7 @@ from recorded import ENCODING, ids, openai_server, openai_stream
 from ossa.agent.engines import EngineError, open_engine
 from ossa.agent.engines.http import OpenAIEngine, open_vllm
 from ossa.agent.engines.http.client import Server
-from ossa.agent.engines.http.probe import probe_tokens
+from ossa.agent.engines.http.probe import PROBE, probe_tokens
 
 STOP = ENCODING.stop_tokens_for_assistant_actions()
 CALL = '<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{"q": "x"}'
@@ -118,3 +118,12 @@ def test_specs_reach_the_right_engine_with_the_api_key(monkeypatch):
 def _probe_answer(extra: int = 0) -> httpx.Response:
     usage = {"prompt_tokens": len(probe_tokens()) + extra, "completion_tokens": 1}
     return httpx.Response(200, json={"choices": [{"text": "x", "index": 0}], "usage": usage})
+
+
+def test_a_server_without_tokenize_is_probed_by_a_completion_instead():
+    recording = openai_server([])
+    recording.routes.pop(("POST", "/tokenize"))  # answered 404 by the recording
+    recording.routes[("POST", "/v1/completions")] = _probe_answer()
+    assert engine(recording, "sglang").model == "openai/gpt-oss-20b"
+    (probe,) = recording.sent("/v1/completions")
+    assert probe["prompt"] == PROBE and probe["max_tokens"] == 1

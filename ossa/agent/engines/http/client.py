@@ -20,12 +20,20 @@ import httpx
 
 from ossa.agent.engines.base import EngineError
 
-__all__ = ["RETRYABLE_STATUS", "Server", "api_key", "server_url"]
+__all__ = ["RETRYABLE_STATUS", "Server", "ServerError", "api_key", "server_url"]
 
 #: Answers that mean "try again shortly" (rate limit, gateway or server warming up).
 RETRYABLE_STATUS = frozenset({408, 429, 502, 503, 504})
 #: The SSE payload that ends an OpenAI-style stream; yielded as ``None``.
 DONE = "[DONE]"
+
+
+class ServerError(EngineError):
+    """The server answered with an HTTP error; ``status`` lets a caller treat 404 as "absent"."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def server_url(scheme: str, target: str) -> str:
@@ -88,13 +96,6 @@ class Server:
         """POST ``body`` to ``path``, the answer as JSON (retried while transient)."""
         return self._json("POST", path, body)
 
-    def status(self, path: str) -> int:
-        """The HTTP status of GET ``path`` (0 when nothing answers), for optional endpoints."""
-        try:
-            return self._client.get(path).status_code
-        except httpx.HTTPError:
-            return 0
-
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any] | None]:
         """POST ``body`` and yield each streamed JSON event (SSE ``data:`` lines or NDJSON).
 
@@ -153,7 +154,7 @@ class Server:
         message = f"{self._where(path)} answered HTTP {response.status_code}: {_message(response)}"
         if response.status_code in RETRYABLE_STATUS:
             raise _Transient(message)
-        raise EngineError(message)
+        raise ServerError(message, response.status_code)
 
     def _failure(self, exc: httpx.HTTPError, path: str) -> str:
         if isinstance(exc, httpx.ConnectError):

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 
 from ossa.agent.engines.base import EngineError
-from ossa.agent.engines.http.client import Server, api_key, server_url
-from ossa.agent.engines.http.probe import PROBE, check_count, check_tokens, probe_tokens
+from ossa.agent.engines.http.client import Server, ServerError, api_key, server_url
+from ossa.agent.engines.http.probe import PROBE, check_count, check_tokens
 from ossa.agent.engines.http.stream import Piece, generation
 from ossa.harmony import load_harmony_encoding
 from ossa.model.stats import Generation
@@ -106,18 +106,23 @@ class OpenAIEngine:
         )
 
     def _check_tokenizer(self) -> None:
-        """vLLM and SGLang have ``/tokenize``; elsewhere a one-token completion counts the probe."""
+        """The server's ``/tokenize`` (vLLM, SGLang) where it has one; else a one-token
+        completion of the probe as text, whose usage says how many tokens the server made of it."""
         where = self.server.base_url
-        if self.flavor in ("vllm", "sglang"):
-            answer = self.server.post(
-                "/tokenize", {"model": self.model, "prompt": PROBE, "add_special_tokens": False}
-            )
-            check_tokens(where, answer.get("tokens", []))
-            return
-        ids = probe_tokens()
+        if self.flavor != "openai":
+            try:
+                answer = self.server.post(
+                    "/tokenize", {"model": self.model, "prompt": PROBE, "add_special_tokens": False}
+                )
+            except ServerError as exc:
+                if exc.status != 404:
+                    raise
+            else:
+                check_tokens(where, answer.get("tokens", []))
+                return
         answer = self.server.post(
             "/v1/completions",
-            {"model": self.model, "prompt": ids, "max_tokens": 1, "temperature": 0},
+            {"model": self.model, "prompt": PROBE, "max_tokens": 1, "temperature": 0},
         )
         check_count(where, (answer.get("usage") or {}).get("prompt_tokens"))
 
