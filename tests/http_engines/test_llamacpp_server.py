@@ -29,25 +29,29 @@ STOP = ENCODING.stop_tokens_for_assistant_actions()
 class Tee(httpx.HTTPTransport):
     """The real transport, keeping each /completion request and its final streamed event."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_first_chunk=None) -> None:
         super().__init__()
         self.requests: list[dict] = []
         self.finals: list[dict] = []
+        self.on_first_chunk = on_first_chunk
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
         if request.url.path == "/completion":
             self.requests.append(json.loads(request.content))
-            response.stream = _Kept(response.stream, self.finals)
+            response.stream = _Kept(response.stream, self.finals, self.on_first_chunk)
         return response
 
 
 class _Kept(httpx.SyncByteStream):
-    def __init__(self, inner, finals: list[dict]) -> None:
+    def __init__(self, inner, finals: list[dict], on_first_chunk=None) -> None:
         self.inner, self.finals, self.data = inner, finals, b""
+        self.on_first_chunk = on_first_chunk
 
     def __iter__(self):
         for chunk in self.inner:
+            if not self.data and self.on_first_chunk:
+                self.on_first_chunk()
             self.data += chunk
             yield chunk
 
@@ -216,3 +220,24 @@ def test_the_generic_openai_engine_works_on_llama_servers_v1_completions(server)
     through_text = list(generic.generate(prompt, stop=STOP, max_tokens=16))
     native = list(engine(server.url).generate(prompt, stop=STOP, max_tokens=16))
     assert ENCODING.decode(through_text) == ENCODING.decode(native)
+
+
+def test_an_agent_turn_whose_server_dies_mid_stream_ends_with_one_clean_error(
+    llama_cpp, tiny_gguf, tmp_path
+):
+    from ossa.agent.events import Error
+    from ossa.agent.sessions import SessionStore
+    from ossa.harmony import Role
+
+    with LlamaServer(llama_cpp, tiny_gguf, log=tmp_path / "server.log") as doomed:
+        tee = Tee(on_first_chunk=doomed.stop)  # the server dies as its first tokens arrive
+        session = SessionStore(tmp_path / "sessions").create({"model": doomed.url})
+        settings = Settings(tools=[], max_tokens=3000)
+        agent = Agent(engine(doomed.url, tee), None, settings, session=session)
+        events = list(agent.run("Tell me a long story."))
+    errors = [e for e in events if isinstance(e, Error)]
+    assert len(errors) == 1 and errors[0].kind == "engine"
+    assert "EngineError: the stream from" in errors[0].message
+    assert events[-1].status == "error"
+    assert agent.messages[-1].author.role == Role.USER  # nothing half-written
+    assert session.load().messages == agent.messages
