@@ -75,7 +75,6 @@ class Server:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
-        self.timeout = timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=self.base_url,
