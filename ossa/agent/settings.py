@@ -51,6 +51,8 @@ class Settings:
     device: str = "auto"
     dtype: str | None = None
     threads: int | None = None
+    #: The bearer token for an HTTP engine's server (``OSSA_<SCHEME>_API_KEY`` overrides it).
+    api_key: str | None = None
     search_backend: str = "ddgs"
     searxng_url: str | None = None
     #: A directory of local documents; stored absolute so a resumed session finds it anywhere.
@@ -143,6 +145,8 @@ def to_toml(settings: Settings) -> str:
                 tables += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
         elif value is None:
             lines.append(f"# {name} =   (not set)")
+        elif name == "api_key":  # a secret: say it is set, never print it
+            lines.append(f"# {name} =   (set, not shown)")
         else:
             lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines + tables) + "\n"

@@ -52,7 +52,7 @@ def batch(
     todo = read_tasks(tasks)
     completed = completed_ids(output)
     pending = [(task_id, text) for task_id, text in todo if str(task_id) not in completed]
-    engine = SerializedEngine(open_model(settings)) if pending else None
+    engine = shared(open_model(settings)) if pending else None
     writer = ResultWriter(output)
     running: dict[Future[dict[str, Any]], Agent] = {}
     failed: list[Any] = []
@@ -87,6 +87,13 @@ def batch(
     _summary(len(todo), len(todo) - len(pending), failed, output)
     if failed:
         raise typer.Exit(1)
+
+
+def shared(engine: Engine) -> Engine:
+    """The engine for all workers: one that declares a ``concurrency`` above 1 (a server)
+    takes their calls at once; any other (the local engine, one model in this process) one at
+    a time."""
+    return engine if getattr(engine, "concurrency", 1) > 1 else SerializedEngine(engine)
 
 
 def _start(engine: Engine | None, settings: Settings, task_id: Any, text: Any) -> Agent | dict:

@@ -6,7 +6,7 @@ ids (a stop token is yielded, then it ends); its ``usage`` counts that call's pr
 reused and generated tokens, so callers never read shared engine state after the fact.
 
 A model spec ``SCHEME:TARGET`` picks the engine registered as ``SCHEME`` (``replay:FILE``;
-the HTTP engines to come; a plugin's, through the ``ossa.engines`` entry-point group).
+the HTTP engines of :mod:`ossa.agent.engines.http`; a plugin's, through the ``ossa.engines`` entry-point group).
 Anything else (a checkpoint directory, a Hugging Face id) goes to the local torch engine.
 An engine factory is called as ``factory(target, device=…, dtype=…, threads=…)``.
 """
@@ -35,7 +35,14 @@ __all__ = [
 
 GROUP = "ossa.engines"
 #: Engines that ship with ossa, by scheme. The local engine takes specs with no known scheme.
-ENGINES = {"replay": "ossa.agent.engines.replay:ReplayEngine.open"}
+ENGINES = {
+    "replay": "ossa.agent.engines.replay:ReplayEngine.open",
+    "vllm": "ossa.agent.engines.http:open_vllm",
+    "sglang": "ossa.agent.engines.http:open_sglang",
+    "openai": "ossa.agent.engines.http:open_openai",
+    "llamacpp": "ossa.agent.engines.http:LlamaCppEngine.open",
+    "ollama": "ossa.agent.engines.http:OllamaEngine.open",
+}
 LOCAL = "ossa.agent.engines.local:open_local"
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,12 @@ class EngineError(OssaError):
 
 
 class Engine(Protocol):
-    """``generate`` returns a :class:`Generation`: token ids to iterate, and that call's usage."""
+    """``generate`` returns a :class:`Generation`: token ids to iterate, and that call's usage.
+
+    An engine whose ``generate`` may be called from several threads at once (a server that
+    batches requests) says how many with a class attribute ``concurrency``; without it (or
+    at 1), callers that share the engine serialise its calls (:class:`SerializedEngine`).
+    """
 
     context_length: int
 
