@@ -21,8 +21,10 @@ from ossa.sandbox.image import DEFAULT_IMAGE
 
 LABEL = "ossa.sandbox"  # every container we make carries it, for status and prune
 OWNER_LABEL = "ossa.sandbox.owner"  # host:pid:start-time of the process that made it
-USER = "65534:65534"  # nobody:nogroup
 DATA_DIR = "/mnt/data"
+# PID 1, the supervisor, keeps only what it needs to start cells as nobody and to stop them;
+# the cells themselves run with no capabilities at all (see kernel.py).
+SUPERVISOR_CAPABILITIES = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 KERNEL_SOURCE = (Path(__file__).parent / "kernel.py").read_text()
 
 # The container's whole environment: nothing from the host is passed in.
@@ -103,12 +105,16 @@ def create_options(limits: Limits) -> dict:
     tmpfs_flags = "rw,noexec,nosuid,nodev"
     return {
         "image": limits.image,
-        "command": ["python3", "-I", "-c", KERNEL_SOURCE, "init"],
+        "command": [
+            *("python3", "-I", "-c", KERNEL_SOURCE, "supervisor"),
+            *(str(limits.max_output), str(limits.file_size)),
+        ],
         "name": f"ossa-sandbox-{uuid.uuid4().hex[:12]}",
         "labels": {LABEL: "1", OWNER_LABEL: owner_id()},
-        "user": USER,
+        "user": "0:0",
+        "stdin_open": True,  # the host's channel to the supervisor
         "environment": {**ENVIRONMENT, **thread_caps(limits.cpus)},
-        "working_dir": DATA_DIR,
+        "working_dir": "/",  # /mnt/data is nobody's alone; the worker changes into it
         "hostname": "sandbox",
         "network_mode": "bridge" if limits.dangerously_enable_network else "none",
         "read_only": True,
@@ -118,6 +124,7 @@ def create_options(limits: Limits) -> dict:
         },
         "shm_size": "16m",
         "cap_drop": ["ALL"],
+        "cap_add": SUPERVISOR_CAPABILITIES,
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,
