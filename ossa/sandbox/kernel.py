@@ -45,6 +45,7 @@ NOBODY = 65534
 MAX_REQUEST = 8 << 20  # bytes of JSON in one request: the code of a cell, encoded
 READ_SIZE = 1 << 20
 INTERRUPT_GRACE = 2.0  # seconds an interrupted call gets to stop before the worker is killed
+LATE_REPLIES = 4  # late replies dropped in one call before the worker counts as forging
 SWEEP_PASSES = 100  # rounds of killing strays before giving up and restarting the worker
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 PR_SET_DUMPABLE = 4
@@ -144,7 +145,12 @@ class Capture:
 
 
 class Output:
-    """Drains the stdout/stderr pipes on a thread so user code never blocks on a full pipe."""
+    """Drains the stdout/stderr pipes on a thread so user code never blocks on a full pipe.
+
+    The thread reads only while it holds the lock, and `collect` drains what is left under the
+    same lock, so no byte can be read but not yet stored when a call's output is handed back
+    (and no signalling pipe exists that a cell could fill with false wake-ups).
+    """
 
     def __init__(self, half: int) -> None:
         self.half = half
@@ -153,10 +159,9 @@ class Output:
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
+            os.set_blocking(read_end, False)
             self.pipes[read_end] = fd
-        self.wake_r, self.wake_w = os.pipe()
         self.lock = threading.Lock()
-        self.flushed = threading.Event()
         self.reset()
         threading.Thread(target=self.pump, daemon=True).start()
 
@@ -166,38 +171,36 @@ class Output:
 
     def pump(self) -> None:
         poller = select.poll()
-        for fd in (*self.pipes, self.wake_r):
+        for fd in self.pipes:
             poller.register(fd, select.POLLIN)
         while True:
-            for fd, _event in poller.poll():
-                if fd == self.wake_r:
-                    os.read(self.wake_r, 1)
-                    self.drain()
-                    self.flushed.set()
-                else:
-                    self.read(fd)
+            poller.poll()
+            with self.lock:
+                for fd in self.drain():
+                    poller.unregister(fd)  # every writer closed it (the cell closed fd 1 or 2)
 
-    def read(self, fd: int) -> int:
-        data = os.read(fd, 65536)
-        with self.lock:
-            self.captures[self.pipes[fd]].add(data)
-        return len(data)
-
-    def drain(self) -> None:
-        """Read whatever the pipes hold now, without blocking."""
-        for fd in self.pipes:
-            while select.select([fd], [], [], 0)[0] and self.read(fd):
-                pass
+    def drain(self) -> list[int]:
+        """Store what the pipes hold now, up to 4 MB each; return the pipes at their end."""
+        ended = []
+        for fd, stream in self.pipes.items():
+            for _ in range(64):
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    ended.append(fd)
+                    break
+                self.captures[stream].add(data)
+        return ended
 
     def collect(self) -> tuple[str, str, bool]:
-        """Wait until everything written so far is read, then hand back the two streams."""
+        """Everything written so far to the two streams (as the capture keeps it)."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # user code may have replaced or closed them
                 stream.flush()
-        self.flushed.clear()
-        os.write(self.wake_w, b"x")
-        self.flushed.wait()
         with self.lock:
+            self.drain()
             out, err = self.captures[1], self.captures[2]
             self.captures = {1: Capture(self.half), 2: Capture(self.half)}
         return out.text(), err.text(), bool(out.dropped or err.dropped)
@@ -426,18 +429,13 @@ def checked(op: str, reply: dict, blob: bytes) -> dict | None:
     return fields
 
 
-def oom_kills() -> int | None:
-    """The container's count of out-of-memory kills (cgroup v2 or v1), None if not kept."""
+def open_oom_counter() -> int | None:
+    """The cgroup file (v2 or v1) that counts the container's out-of-memory kills, kept open
+    because a pread of it is 50 times cheaper than opening it for each call."""
     for path in OOM_FILES:
-        try:
-            with open(path) as file:
-                for line in file:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        except (OSError, ValueError):
-            continue
-    return None
+        with contextlib.suppress(OSError):
+            return os.open(path, os.O_RDONLY)
+    return None  # gVisor: a memory kill takes the whole sandbox down, and the host sees that
 
 
 def process_ids() -> list[int]:
@@ -465,9 +463,12 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd fires
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # no other handlers: PID 1 ignores the rest
         signal.set_wakeup_fd(wake_w)
+        self.oom_counter = open_oom_counter()
         self.worker = Worker(half, max_file)
         self.call: Call | None = None
         self.restarted = False  # the worker was replaced since the last reply
+        self.answered = 0  # the id of the last call answered (the host counts up from 1)
+        self.late = 0  # late replies dropped since the last call began
 
     def serve(self) -> None:
         self.send_host({"id": 0, "ready": True})
@@ -531,11 +532,11 @@ class Supervisor:
             return
         if not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
             timeout = 1e9
-        if not self.sweep():
-            self.restart()
-        with contextlib.suppress(ProcessLookupError):  # a stray may have stopped it
-            os.kill(self.worker.pid, signal.SIGCONT)
-        self.call = Call(request_id, op, timeout, oom_kills())
+        if self.sweep():
+            with contextlib.suppress(ProcessLookupError):  # a stray may have stopped it
+                os.kill(self.worker.pid, signal.SIGCONT)
+        self.call = Call(request_id, op, timeout, self.oom_kills())
+        self.late = 0
         forward = {key: request[key] for key in ("id", "op", "code", "path") if key in request}
         self.worker.outbox += [memoryview(pack(forward, len(blob))), memoryview(blob)]
         self.flush_worker()
@@ -573,12 +574,17 @@ class Supervisor:
             self.violation()
 
     def on_reply(self, reply: dict, blob: bytes) -> None:
-        call = self.call
-        fields = checked(call.op, reply, blob) if call and reply.get("id") == call.id else None
-        if fields is None:
-            self.violation()
-        else:
+        """Pass on the reply to the call in flight. A cell can write a reply for its own call
+        (it runs in the worker); the worker's real reply then comes late, and is dropped. Any
+        other frame, or a flood of late ones, is a forgery: the worker is replaced."""
+        call, reply_id = self.call, reply.get("id")
+        fields = checked(call.op, reply, blob) if call and reply_id == call.id else None
+        if fields is not None:
             self.finish(fields, blob)
+        elif type(reply_id) is int and reply_id <= self.answered and self.late < LATE_REPLIES:
+            self.late += 1
+        else:
+            self.violation()
 
     def violation(self) -> None:
         """The worker sent what no honest worker sends (a forgery by the cell): replace it."""
@@ -609,9 +615,9 @@ class Supervisor:
 
     def finish(self, reply: dict, blob: bytes = b"") -> None:
         call, self.call = self.call, None
-        if not self.sweep():
-            self.restart()
-        after = oom_kills()
+        if type(call.id) is int:
+            self.answered = max(self.answered, call.id)
+        after = self.oom_kills()
         reply["id"] = call.id
         reply["oom_killed"] = None not in (after, call.oom_kills) and after > call.oom_kills
         reply["restarted"] = self.restarted
@@ -619,6 +625,16 @@ class Supervisor:
             reply[call.stopping] = True
         self.restarted = False
         self.send_host(reply, blob)
+        self.sweep()  # after the reply, so the host does not wait for it; before the next call
+
+    def oom_kills(self) -> int | None:
+        if self.oom_counter is None:
+            return None
+        for line in os.pread(self.oom_counter, 4096, 0).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return None
 
     # processes
 
@@ -635,17 +651,27 @@ class Supervisor:
                 self.worker.exited = True
 
     def sweep(self) -> bool:
-        """Kill every process but this one and the worker; False if they would not all go."""
+        """Kill every process but this one and the worker; whether there were any.
+
+        If they will not all go (a thread of the worker forking as fast as they die), or the
+        worker itself is gone, the worker is restarted too.
+        """
         keep = {os.getpid(), self.worker.pid}
+        found = False
         for _ in range(SWEEP_PASSES):
             strays = [pid for pid in process_ids() if pid not in keep and not is_zombie(pid)]
             if not strays:
-                return not self.worker.exited
+                break
+            found = True
             for pid in strays:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             self.collect()
-        return False
+        else:
+            self.worker.exited = True
+        if self.worker.exited:
+            self.restart()
+        return found
 
     def restart(self) -> None:
         """Kill every other process (``kill(-1)`` needs no fork, even in a fork bomb), then fork

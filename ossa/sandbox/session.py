@@ -307,8 +307,10 @@ class Session:
         elif flag("killed"):
             how = " when interrupted" if result.timed_out else ""
             note = f"{stopped} and did not stop{how}; {KEPT_FILES}."
-        elif result.timed_out or result.interrupted:
+        elif result.timed_out:
             note = f"{stopped}; the call was interrupted (state kept)."
+        elif result.interrupted:
+            note = "Interrupted (state kept)."
         elif result.oom_killed:
             note = f"A process of this call {memory} and was killed."
         else:
