@@ -251,27 +251,39 @@ class Kernel:
 
 
 def open_in_data(path: str, flags: int, make_dirs: bool = False) -> int:
-    """Open `path` (relative to /mnt/data) without following any symbolic link on the way.
+    """Open the regular file `path` (relative to /mnt/data) without following any link.
 
-    Each component is opened relative to the last with O_NOFOLLOW, so a link planted by a
-    cell cannot lead a transfer outside /mnt/data; O_NONBLOCK keeps a FIFO from blocking.
+    Each component is looked at without following it and opened relative to the last, so a
+    link planted by a cell cannot lead a transfer outside /mnt/data; O_NONBLOCK keeps a FIFO
+    swapped in meanwhile from blocking (the callers check the opened file once more).
     """
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise OSError(errno.EINVAL, "not a plain path inside /mnt/data")
     directory = os.open(DATA_DIR, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for part in parts[:-1]:
-            if make_dirs:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if make_dirs and not last:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=directory)
+            try:
+                mode = os.stat(part, dir_fd=directory, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and stat.S_ISLNK(mode):
+                raise OSError(errno.ELOOP, "a symbolic link")
+            if last:
+                if mode is not None and not stat.S_ISREG(mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                return os.open(part, flags, 0o644, dir_fd=directory)
             inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
             os.close(directory)
             directory = inner
-        flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        return os.open(parts[-1], flags, 0o644, dir_fd=directory)
     finally:
         os.close(directory)
+    raise AssertionError("unreachable")
 
 
 def read_file(path: str, limit: int) -> bytes:

@@ -178,15 +178,13 @@ class Session:
         Safe from another thread during a call: that call then raises SandboxError.
         """
         self._closing = True
-        container, channel = self._container, self._channel
-        if container is not None:
-            with contextlib.suppress(*DOCKER_ERRORS):
-                container.remove(force=True)
+        channel = self._channel
+        self._remove_container()
         if channel is not None:
             channel.close()  # wakes a call waiting on it
         with self._lock:
+            self._remove_container()  # one that a recovery made meanwhile
             self._channel = None
-            self._container = None
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -278,7 +276,13 @@ class Session:
 
         def text(key: str) -> str | None:
             value = reply.get(key)
-            return value if isinstance(value, str) else None
+            if not isinstance(value, str):
+                return None
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: shown as its escape, never lost
+                value = value.encode("utf-8", "backslashreplace").decode()
+            return value
 
         def flag(key: str) -> bool:
             return reply.get(key) is True
@@ -351,31 +355,36 @@ class Session:
         self._channel = channel
 
     def _recover(self) -> None:
-        """Replace a container that stopped answering or died: kill it and start it again,
-        which gives a fresh /mnt/data; bounded by the client's timeout and START_TIMEOUT."""
+        """Replace a container that stopped answering or died with a fresh one (so /mnt/data
+        is lost); bounded by the client's timeout and START_TIMEOUT. A new container rather
+        than a restart, because a sandbox in a bad state (frozen, a dying gVisor) may refuse
+        to be killed but is always removed."""
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        with contextlib.suppress(docker.errors.APIError):  # 409: it is not running
-            self._container.kill()
-        self._settle()
+        self._remove_container()
+        if self._closing:
+            raise SandboxError("the session was closed during the call")
+        self._container = self._client.containers.create(**create_options(self.limits))
         self._boot()
 
-    def _settle(self) -> bool:
-        """Wait up to OOM_SETTLE for the container to stop; whether it was killed for memory."""
-        deadline = time.monotonic() + OOM_SETTLE
-        while True:
-            self._container.reload()
-            state = self._container.attrs["State"]
-            if not state.get("Running") or time.monotonic() >= deadline:
-                return bool(state.get("OOMKilled"))
-            time.sleep(0.05)
+    def _remove_container(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(*DOCKER_ERRORS):
+                container.remove(force=True)
 
     def _container_oom(self) -> bool:
         """Whether memory killed the container whose channel just closed (under gVisor the
         whole sandbox goes down, and for a moment it can still look running)."""
+        deadline = time.monotonic() + OOM_SETTLE
         try:
-            return self._settle()
+            while True:
+                self._container.reload()
+                state = self._container.attrs["State"]
+                if not state.get("Running") or time.monotonic() >= deadline:
+                    return bool(state.get("OOMKilled"))
+                time.sleep(0.05)
         except DOCKER_ERRORS:
             return False
 
