@@ -22,6 +22,7 @@ from typing import Any
 import docker
 import requests
 
+from ossa.sandbox import exits
 from ossa.sandbox.channel import Channel, ChannelError, ChannelTimeout
 from ossa.sandbox.container import DATA_DIR, Limits, create_options, remove_orphans
 from ossa.sandbox.errors import SandboxError, SandboxUnavailable
@@ -77,6 +78,7 @@ def connect(limits: Limits) -> docker.DockerClient:
             f"the container runtime {limits.runtime!r} is not registered with Docker. For gVisor "
             "run `bash scripts/install-runsc.sh` (adds runsc to /etc/docker/daemon.json)."
         )
+    exits.install()
     global _orphans_removed
     with _orphans_lock:
         if not _orphans_removed:
@@ -108,6 +110,7 @@ class Session:
     def start(self) -> Session:
         self._client = connect(self.limits)
         try:
+            exits.track(self)
             self._container = self._client.containers.create(**create_options(self.limits))
             self._boot()
         except DOCKER_ERRORS as exc:
