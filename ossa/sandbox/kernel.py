@@ -544,9 +544,9 @@ class Supervisor:
             return
         if not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
             timeout = 1e9
-        if self.sweep():
-            with contextlib.suppress(ProcessLookupError):  # a stray may have stopped it
-                os.kill(self.worker.pid, signal.SIGCONT)
+        self.sweep()
+        with contextlib.suppress(ProcessLookupError):  # a stray may have stopped it and gone
+            os.kill(self.worker.pid, signal.SIGCONT)
         self.call = Call(request_id, op, timeout, self.oom_kills())
         self.late = 0
         forward = {key: request[key] for key in ("id", "op", "code", "path") if key in request}
@@ -662,19 +662,17 @@ class Supervisor:
             if pid == self.worker.pid:
                 self.worker.exited = True
 
-    def sweep(self) -> bool:
-        """Kill every process but this one and the worker; whether there were any.
+    def sweep(self) -> None:
+        """Kill every process but this one and the worker.
 
         If they will not all go (a thread of the worker forking as fast as they die), or the
         worker itself is gone, the worker is restarted too.
         """
         keep = {os.getpid(), self.worker.pid}
-        found = False
         for _ in range(SWEEP_PASSES):
             strays = [pid for pid in process_ids() if pid not in keep and not is_zombie(pid)]
             if not strays:
                 break
-            found = True
             for pid in strays:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -683,7 +681,6 @@ class Supervisor:
             self.worker.exited = True
         if self.worker.exited:
             self.restart()
-        return found
 
     def restart(self) -> None:
         """Kill every other process (``kill(-1)`` needs no fork, even in a fork bomb), then fork

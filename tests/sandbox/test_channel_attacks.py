@@ -131,12 +131,41 @@ if os.fork() == 0:
     answers_for_itself(target)
 
 
+def test_an_impostor_forked_by_a_thread_between_calls_cannot_answer(target) -> None:
+    lurker = """
+import os, signal, threading, time
+kernel = os.getpid()
+def lurk():
+    time.sleep(0.3)  # the call is over: fork an impostor that stops the kernel
+    if os.fork() == 0:
+        os.kill(kernel, signal.SIGSTOP)
+        time.sleep(600)
+threading.Thread(target=lurk, daemon=True).start()
+"""
+    target.run(lurker)
+    time.sleep(1.5)
+    answers_for_itself(target)
+
+
+def test_a_cell_that_breaks_the_kernels_own_code_gets_a_fresh_kernel(target) -> None:
+    result = target.run("import json\njson.dumps = lambda *args, **kwargs: 'garbage'")
+    assert result.restarted and "broke the sandbox protocol" in result.error
+    answers_for_itself(target)
+
+
+def test_a_kernel_that_stops_itself_is_restarted(target) -> None:
+    result = target.run("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", timeout=2)
+    assert result.timed_out and result.restarted
+    answers_for_itself(target)
+
+
 def test_processes_a_cell_leaves_behind_are_gone_before_the_next_call(target) -> None:
     leave = (
-        "import os, subprocess\n"
+        "import ctypes, os, subprocess\n"
         "subprocess.Popen(['sleep', '600'])\n"
         "if os.fork() == 0:\n"
         "    os.setsid()\n"
+        "    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # not dumpable: hidden from same-uid eyes\n"
         "    if os.fork() == 0:\n"
         "        import time; time.sleep(600)\n"
         "    os._exit(0)\n"
