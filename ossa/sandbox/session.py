@@ -206,8 +206,8 @@ class Session:
         When the container itself fails (stops answering, dies, breaks the protocol) it is
         replaced and the reply says why under the key "sandbox".
         """
-        deadline = time.monotonic() + timeout + INTERRUPT_GRACE + SUPERVISOR_SLACK
-        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        bound = timeout + INTERRUPT_GRACE + SUPERVISOR_SLACK
+        if not self._lock.acquire(timeout=bound):
             raise SandboxError("the session is busy: another call on it did not end in time")
         try:
             if self._container is None:
@@ -215,7 +215,7 @@ class Session:
             replaced = self._channel is None
             if replaced:
                 self._recover()
-            reply, data = self._exchange(request, blob, timeout, deadline)
+            reply, data = self._exchange(request, blob, timeout, time.monotonic() + bound)
             if "sandbox" in reply:
                 self._recover()
             reply["restarted"] = replaced or "sandbox" in reply or reply.get("restarted") is True
