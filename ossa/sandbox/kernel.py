@@ -5,13 +5,13 @@ Two kinds of process, so that the code a cell runs never holds the host's channe
 - The **supervisor** is the container's PID 1. It starts as root with only the capabilities to
   change uid, drop capabilities and send signals (SETUID, SETGID, SETPCAP, KILL), and it alone
   holds the channel to the host: its stdin and stdout, attached through Docker. Everything else
-  runs as nobody, and nobody can neither signal nor ptrace a root process nor open its fds in
+  runs as nobody, and nobody can neither signal nor ptrace a root process, nor open its fds in
   /proc, under runc and under gVisor alike (gVisor lets a same-uid process stop PID 1 and open
   /proc/1/fd even when PID 1 is not dumpable, so a same-uid supervisor would not do). It relays
   each request to the worker and checks the worker's answer (size, shape, the request's id)
-  before passing it on; enforces the call's timeout (SIGINT, then a restart); and before and
-  after each call kills every process but the worker, so nothing a cell left behind can read
-  the next request or answer in the worker's place.
+  before passing it on; enforces the call's timeout (SIGINT, then a restart); and before each
+  call (and half a second after one, when idle) kills every process but the worker, so nothing
+  a cell left behind can read the next request or answer in the worker's place.
 - The **worker** is forked by the supervisor with nothing but two pipes to it, in a session of
   its own, drops to nobody with no capabilities, and runs cells in one namespace like a
   notebook. Its stdout and stderr are pipes drained by a thread that keeps a head and a tail.
@@ -46,7 +46,8 @@ MAX_REQUEST = 8 << 20  # bytes of JSON in one request: the code of a cell, encod
 READ_SIZE = 1 << 20
 INTERRUPT_GRACE = 2.0  # seconds an interrupted call gets to stop before the worker is killed
 LATE_REPLIES = 4  # late replies dropped in one call before the worker counts as forging
-SWEEP_PASSES = 100  # rounds of killing strays before giving up and restarting the worker
+SWEEP_PASSES = 100
+IDLE_SWEEP = 0.5  # seconds after a reply, if no call came, to kill what the last call left  # rounds of killing strays before giving up and restarting the worker
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
@@ -481,6 +482,7 @@ class Supervisor:
         self.restarted = False  # the worker was replaced since the last reply
         self.answered = 0  # the id of the last call answered (the host counts up from 1)
         self.late = 0  # late replies dropped since the last call began
+        self.idle_sweep: float | None = None  # when to kill what the last call left running
 
     def serve(self) -> None:
         self.send_host({"id": 0, "ready": True})
@@ -495,9 +497,8 @@ class Supervisor:
         poller.register(worker.replies, select.POLLIN)
         if worker.outbox:
             poller.register(worker.requests, select.POLLOUT)
-        wait = None
-        if self.call is not None:
-            wait = max(0, int((self.call.deadline - time.monotonic()) * 1000) + 1)
+        due = self.call.deadline if self.call is not None else self.idle_sweep
+        wait = None if due is None else max(0, int((due - time.monotonic()) * 1000) + 1)
         for fd, _events in poller.poll(wait):
             if worker is not self.worker:
                 break  # replaced while handling an earlier event: poll again
@@ -515,6 +516,8 @@ class Supervisor:
             self.worker_lost()
         if self.call is not None and time.monotonic() >= self.call.deadline:
             self.expire()
+        elif self.call is None and self.idle_sweep and time.monotonic() >= self.idle_sweep:
+            self.sweep()
 
     # host side
 
@@ -545,8 +548,6 @@ class Supervisor:
         if not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
             timeout = 1e9
         self.sweep()
-        with contextlib.suppress(ProcessLookupError):  # a stray may have stopped it and gone
-            os.kill(self.worker.pid, signal.SIGCONT)
         self.call = Call(request_id, op, timeout, self.oom_kills())
         self.late = 0
         forward = {key: request[key] for key in ("id", "op", "code", "path") if key in request}
@@ -637,7 +638,7 @@ class Supervisor:
             reply[call.stopping] = True
         self.restarted = False
         self.send_host(reply, blob)
-        self.sweep()  # after the reply, so the host does not wait for it; before the next call
+        self.idle_sweep = time.monotonic() + IDLE_SWEEP  # unless the next call comes first
 
     def oom_kills(self) -> int | None:
         if self.oom_counter is None:
@@ -663,16 +664,20 @@ class Supervisor:
                 self.worker.exited = True
 
     def sweep(self) -> None:
-        """Kill every process but this one and the worker.
+        """Kill every process but this one and the worker, and continue the worker if there
+        were any (a stray may have stopped it).
 
         If they will not all go (a thread of the worker forking as fast as they die), or the
         worker itself is gone, the worker is restarted too.
         """
+        self.idle_sweep = None
         keep = {os.getpid(), self.worker.pid}
+        found = False
         for _ in range(SWEEP_PASSES):
             strays = [pid for pid in process_ids() if pid not in keep and not is_zombie(pid)]
             if not strays:
                 break
+            found = True
             for pid in strays:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -681,6 +686,9 @@ class Supervisor:
             self.worker.exited = True
         if self.worker.exited:
             self.restart()
+        elif found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.worker.pid, signal.SIGCONT)
 
     def restart(self) -> None:
         """Kill every other process (``kill(-1)`` needs no fork, even in a fork bomb), then fork

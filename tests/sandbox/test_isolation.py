@@ -97,7 +97,10 @@ def test_two_sessions_see_neither_files_nor_processes_of_each_other(runtime) -> 
             first.run,
             "import subprocess, time\n"
             "open('/mnt/data/secret', 'w').write('1'); open('/tmp/secret', 'w').write('1')\n"
-            f"sleeper = subprocess.Popen(['sleep', '1234'])\n{look}\n"
+            "sleeper = subprocess.Popen(['sleep', '1234'])\n"
+            "while not open(f'/proc/{sleeper.pid}/cmdline', 'rb').read().startswith(b'sleep'):\n"
+            "    time.sleep(0.05)  # until it has exec'd\n"
+            f"{look}\n"
             f"print({seen})\ntime.sleep(60)",
         )
         container = docker.from_env().containers.get(first.container_id)
