@@ -20,9 +20,11 @@ from docker.types import LogConfig, Ulimit
 from ossa.sandbox.image import DEFAULT_IMAGE
 
 LABEL = "ossa.sandbox"  # every container we make carries it, for status and prune
-OWNER_LABEL = "ossa.sandbox.owner"  # host:pid:start-time of the process that made it
-USER = "65534:65534"  # nobody:nogroup
+OWNER_LABEL = "ossa.sandbox.owner"  # boot:pid-namespace:pid:start-time of its process
 DATA_DIR = "/mnt/data"
+# PID 1, the supervisor, keeps only what it needs to start cells as nobody and to stop them;
+# the cells themselves run with no capabilities at all (see kernel.py).
+SUPERVISOR_CAPABILITIES = ["SETUID", "SETGID", "SETPCAP", "KILL"]
 KERNEL_SOURCE = (Path(__file__).parent / "kernel.py").read_text()
 
 # The container's whole environment: nothing from the host is passed in.
@@ -68,17 +70,36 @@ def thread_caps(cpus: float) -> dict[str, str]:
 
 
 def owner_id() -> str:
-    """Identify this process so a later one can tell whether it is still alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+    """Identify this process so a later one can tell whether it is still alive: the boot and
+    the PID namespace it runs in, its pid there, and its start time."""
+    pid = os.getpid()
+    return f"{_boot_id()}:{_pid_namespace()}:{pid}:{_start_time(pid)}"
 
 
 def owner_alive(owner: str) -> bool:
-    """False only when `owner` ran on this host and that process is gone."""
-    host, _, rest = owner.partition(":")
-    pid, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's container (shared daemon): not ours to judge
-    return _start_time(int(pid)) == started
+    """False only when `owner` ran in this boot and this PID namespace and that process is gone.
+
+    A pid means nothing across PID namespaces (an ossa in a container, or under `unshare`),
+    so any other owner (another machine, namespace or label format) is not ours to judge.
+    """
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[:2] != [_boot_id(), _pid_namespace()] or not parts[2].isdigit():
+        return True
+    return _start_time(int(parts[2])) == parts[3]
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # no /proc (macOS): the host name must do
+        return socket.gethostname()
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
 
 
 def _start_time(pid: int) -> str:
@@ -103,12 +124,16 @@ def create_options(limits: Limits) -> dict:
     tmpfs_flags = "rw,noexec,nosuid,nodev"
     return {
         "image": limits.image,
-        "command": ["python3", "-I", "-c", KERNEL_SOURCE, "init"],
+        "command": [
+            *("python3", "-I", "-c", KERNEL_SOURCE, "supervisor"),
+            *(str(limits.max_output), str(limits.file_size)),
+        ],
         "name": f"ossa-sandbox-{uuid.uuid4().hex[:12]}",
         "labels": {LABEL: "1", OWNER_LABEL: owner_id()},
-        "user": USER,
+        "user": "0:0",
+        "stdin_open": True,  # the host's channel to the supervisor
         "environment": {**ENVIRONMENT, **thread_caps(limits.cpus)},
-        "working_dir": DATA_DIR,
+        "working_dir": "/",  # /mnt/data is nobody's alone; the worker changes into it
         "hostname": "sandbox",
         "network_mode": "bridge" if limits.dangerously_enable_network else "none",
         "read_only": True,
@@ -118,6 +143,7 @@ def create_options(limits: Limits) -> dict:
         },
         "shm_size": "16m",
         "cap_drop": ["ALL"],
+        "cap_add": SUPERVISOR_CAPABILITIES,
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,
@@ -127,11 +153,21 @@ def create_options(limits: Limits) -> dict:
             Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
             Ulimit(name="fsize", soft=limits.file_size, hard=limits.file_size),
             Ulimit(name="core", soft=0, hard=0),
+            *_gvisor_task_cap(limits),
         ],
         "log_config": LogConfig(type="none"),
         "runtime": limits.runtime,
         "detach": True,
     }
+
+
+def _gvisor_task_cap(limits: Limits) -> list[Ulimit]:
+    """gVisor runs every task of a sandbox on a few host threads, so the pids cgroup limit
+    never applies inside it; its own RLIMIT_NPROC, counted per user inside the sandbox, does.
+    (Under runc that limit would count the user's processes of the whole host instead.)"""
+    if limits.runtime != "runsc":
+        return []
+    return [Ulimit(name="nproc", soft=limits.pids, hard=limits.pids)]
 
 
 def sandbox_containers(client: docker.DockerClient) -> list[Container]:

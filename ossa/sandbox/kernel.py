@@ -1,73 +1,121 @@
 """The in-container side of a sandbox session: plain stdlib Python, passed in with `python3 -c`.
 
-Two roles, chosen by the first argument:
+Two kinds of process, so that the code a cell runs never holds the host's channel:
 
-- ``init`` is the container's PID 1. It reaps orphans, and on SIGUSR1 kills every other process
-  in the container (``kill(-1)`` needs no fork, so it works even when a fork bomb has used up the
-  pids limit); on SIGUSR2 it sends SIGINT to every other process (an interrupt). The host sends
-  both through the Docker API, so no ``docker exec`` is needed to stop runaway code. A kernel
-  that survives an interrupt kills every other process too, so no stray worker or bomb remains.
-- ``kernel`` is the notebook: it reads length-prefixed JSON requests from the exec's stdin and
-  answers on its stdout. Before running any user code it moves that channel to private
-  descriptors and points fds 0/1/2 at /dev/null and two pipes, so user code (and its
-  subprocesses) cannot read the requests or corrupt the replies by printing. A reader thread
-  drains the pipes, keeping only a head and a tail of each stream.
+- The **supervisor** is the container's PID 1. It starts as root with only the capabilities to
+  change uid, drop capabilities and send signals (SETUID, SETGID, SETPCAP, KILL), and it alone
+  holds the channel to the host: its stdin and stdout, attached through Docker. Everything else
+  runs as nobody, and nobody can neither signal nor ptrace a root process, nor open its fds in
+  /proc, under runc and under gVisor alike (gVisor lets a same-uid process stop PID 1 and open
+  /proc/1/fd even when PID 1 is not dumpable, so a same-uid supervisor would not do). It relays
+  each request to the worker and checks the worker's answer (size, shape, the request's id)
+  before passing it on; enforces the call's timeout (SIGINT, then a restart); and before each
+  call (and half a second after one, when idle) kills every process but the worker, so nothing
+  a cell left behind can read the next request or answer in the worker's place.
+- The **worker** is forked by the supervisor with nothing but two pipes to it, in a session of
+  its own, drops to nobody with no capabilities, and runs cells in one namespace like a
+  notebook. Its stdout and stderr are pipes drained by a thread that keeps a head and a tail.
+
+A frame, in both directions, is an 8-byte header (JSON length, blob length), a JSON object and
+an optional raw blob (a file's contents). Every reader refuses a frame over its limits before
+buffering it, and anything that is not a JSON object is a protocol error, never a crash.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import ctypes
+import errno
 import json
 import linecache
 import os
 import select
 import signal
+import stat
 import struct
 import sys
 import threading
 import time
 import traceback
 
-HEADER = struct.Struct(">I")
+HEADER = struct.Struct(">II")
+DATA_DIR = "/mnt/data"
+NOBODY = 65534
+MAX_REQUEST = 8 << 20  # bytes of JSON in one request: the code of a cell, encoded
+READ_SIZE = 1 << 20
+INTERRUPT_GRACE = 2.0  # seconds an interrupted call gets to stop before the worker is killed
+LATE_REPLIES = 4  # late replies dropped in one call before the worker counts as forging
+SWEEP_PASSES = 100
+IDLE_SWEEP = 0.5  # seconds after a reply, if no call came, to kill what the last call left  # rounds of killing strays before giving up and restarting the worker
+OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
 
 
-def init() -> None:
-    """PID 1: reap orphans; SIGUSR1 kills every other process, SIGUSR2 interrupts them."""
-    signal.signal(signal.SIGCHLD, lambda *_: reap())
-    signal.signal(signal.SIGUSR1, lambda *_: kill_others())
-    signal.signal(signal.SIGUSR2, lambda *_: interrupt_others())
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    while True:
-        signal.pause()
+def max_reply(max_output: int) -> int:
+    """The largest reply a worker may send: two capped streams and a capped result and
+    traceback, JSON-escaped (up to 12 bytes a character)."""
+    return 64 * max_output + 65536
 
 
-def reap() -> None:
-    """Collect exited children so they do not linger as zombies."""
-    while True:
+# -- frames -------------------------------------------------------------------------------
+
+
+class ProtocolError(ValueError):
+    """A frame that breaks the protocol: over a limit, not UTF-8 JSON, or not a JSON object."""
+
+
+def pack(message: dict, blob_size: int = 0) -> bytes:
+    """The header and JSON of a frame; its blob of `blob_size` bytes is sent right after."""
+    data = json.dumps(message).encode()
+    return HEADER.pack(len(data), blob_size) + data
+
+
+class Frames:
+    """Splits a byte stream into (message, blob) frames.
+
+    A frame's sizes are checked as soon as its header is in, so nothing over the limits is
+    ever buffered; callers take every complete frame after each feed, so at most one frame
+    and one read are held.
+    """
+
+    def __init__(self, max_json: int, max_blob: int) -> None:
+        self.max_json = max_json
+        self.max_blob = max_blob
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def take(self) -> tuple[dict, bytes] | None:
+        if len(self.buffer) < HEADER.size:
+            return None
+        size, blob_size = HEADER.unpack_from(self.buffer)
+        if size > self.max_json or blob_size > self.max_blob:
+            raise ProtocolError(f"a frame of {size} + {blob_size} bytes is over the limit")
+        end = HEADER.size + size
+        if len(self.buffer) < end + blob_size:
+            return None
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            message = json.loads(self.buffer[HEADER.size : end].decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # ValueError covers UnicodeDecodeError
+            raise ProtocolError(f"a frame is not JSON ({exc.__class__.__name__})") from None
+        if not isinstance(message, dict):
+            raise ProtocolError(f"a frame is a JSON {type(message).__name__}, not an object")
+        blob = bytes(self.buffer[end : end + blob_size])
+        del self.buffer[: end + blob_size]
+        return message, blob
 
 
-def interrupt_others() -> None:
-    """SIGINT every process but this one: the kernel raises KeyboardInterrupt in the cell."""
-    with contextlib.suppress(ProcessLookupError):  # PID 1 must never die of an exception
-        os.kill(-1, signal.SIGINT)
+def write_all(fd: int, *parts: bytes) -> None:
+    for part in parts:
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
-def kill_others() -> None:
-    """SIGKILL every process but this one and PID 1 (``kill(-1)`` needs no fork)."""
-    for _ in range(200):  # repeat: a fork bomb may fork between passes
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        reap()
-        time.sleep(0.005)
+# -- the worker ---------------------------------------------------------------------------
 
 
 class Capture:
@@ -98,7 +146,12 @@ class Capture:
 
 
 class Output:
-    """Drains the stdout/stderr pipes on a thread so user code never blocks on a full pipe."""
+    """Drains the stdout/stderr pipes on a thread so user code never blocks on a full pipe.
+
+    The thread reads only while it holds the lock, and `collect` drains what is left under the
+    same lock, so no byte can be read but not yet stored when a call's output is handed back
+    (and no signalling pipe exists that a cell could fill with false wake-ups).
+    """
 
     def __init__(self, half: int) -> None:
         self.half = half
@@ -107,10 +160,9 @@ class Output:
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
+            os.set_blocking(read_end, False)
             self.pipes[read_end] = fd
-        self.wake_r, self.wake_w = os.pipe()
         self.lock = threading.Lock()
-        self.flushed = threading.Event()
         self.reset()
         threading.Thread(target=self.pump, daemon=True).start()
 
@@ -120,38 +172,36 @@ class Output:
 
     def pump(self) -> None:
         poller = select.poll()
-        for fd in (*self.pipes, self.wake_r):
+        for fd in self.pipes:
             poller.register(fd, select.POLLIN)
         while True:
-            for fd, _event in poller.poll():
-                if fd == self.wake_r:
-                    os.read(self.wake_r, 1)
-                    self.drain()
-                    self.flushed.set()
-                else:
-                    self.read(fd)
+            poller.poll()
+            with self.lock:
+                for fd in self.drain():
+                    poller.unregister(fd)  # every writer closed it (the cell closed fd 1 or 2)
 
-    def read(self, fd: int) -> int:
-        data = os.read(fd, 65536)
-        with self.lock:
-            self.captures[self.pipes[fd]].add(data)
-        return len(data)
-
-    def drain(self) -> None:
-        """Read whatever the pipes hold now, without blocking."""
-        for fd in self.pipes:
-            while select.select([fd], [], [], 0)[0] and self.read(fd):
-                pass
+    def drain(self) -> list[int]:
+        """Store what the pipes hold now, up to 4 MB each; return the pipes at their end."""
+        ended = []
+        for fd, stream in self.pipes.items():
+            for _ in range(64):
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    ended.append(fd)
+                    break
+                self.captures[stream].add(data)
+        return ended
 
     def collect(self) -> tuple[str, str, bool]:
-        """Wait until everything written so far is read, then hand back the two streams."""
+        """Everything written so far to the two streams (as the capture keeps it)."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # user code may have replaced or closed them
                 stream.flush()
-        self.flushed.clear()
-        os.write(self.wake_w, b"x")
-        self.flushed.wait()
         with self.lock:
+            self.drain()
             out, err = self.captures[1], self.captures[2]
             self.captures = {1: Capture(self.half), 2: Capture(self.half)}
         return out.text(), err.text(), bool(out.dropped or err.dropped)
@@ -171,12 +221,10 @@ class Kernel:
         self.half = half
         self.cells = 0
         self.running = False
-        self.interrupted = False
         self.namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
 
     def on_interrupt(self, *_: object) -> None:
         if self.running:
-            self.interrupted = True
             raise KeyboardInterrupt
 
     def run(self, code: str) -> tuple[str | None, str | None]:
@@ -189,7 +237,7 @@ class Kernel:
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
             body = compile(tree, name, "exec")
             tail = last and compile(ast.Expression(last.value), name, "eval")
-        except SyntaxError as exc:
+        except (SyntaxError, ValueError) as exc:  # ValueError: a NUL byte in the source
             return None, "".join(traceback.format_exception_only(type(exc), exc))
         self.running = True
         try:
@@ -203,64 +251,468 @@ class Kernel:
             self.running = False
 
 
-def serve(half: int) -> None:
-    """Answer framed requests until the host closes stdin."""
-    requests = os.fdopen(os.dup(0), "rb", buffering=0)
-    replies = os.dup(1)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+def open_in_data(path: str, flags: int, make_dirs: bool = False) -> int:
+    """Open the regular file `path` (relative to /mnt/data) without following any link.
+
+    Each component is looked at without following it and opened relative to the last, so a
+    link planted by a cell cannot lead a transfer outside /mnt/data; O_NONBLOCK keeps a FIFO
+    swapped in meanwhile from blocking (the callers check the opened file once more).
+    """
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise OSError(errno.EINVAL, "not a plain path inside /mnt/data")
+    directory = os.open(DATA_DIR, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if make_dirs and not last:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=directory)
+            try:
+                mode = os.stat(part, dir_fd=directory, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and stat.S_ISLNK(mode):
+                raise OSError(errno.ELOOP, "a symbolic link")
+            if last:
+                if mode is not None and not stat.S_ISREG(mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                return os.open(part, flags, 0o644, dir_fd=directory)
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+    finally:
+        os.close(directory)
+    raise AssertionError("unreachable")
+
+
+def read_file(path: str, limit: int) -> bytes:
+    fd = open_in_data(path, os.O_RDONLY)
+    with open(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than the {limit}-byte transfer limit")
+    return data
+
+
+def write_file(path: str, data: bytes) -> None:
+    fd = open_in_data(path, os.O_WRONLY | os.O_CREAT, make_dirs=True)
+    with open(fd, "wb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        file.truncate()
+        file.write(data)
+
+
+def describe(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link (transfers do not follow links)"
+    return exc.strerror or str(exc)
+
+
+def serve(requests: int, replies: int, half: int, max_file: int) -> None:
+    """The worker: answer framed requests from the supervisor until it closes the pipe."""
     output = Output(half)
     # Line-buffered so prints interleave with subprocess output; they live as long as the kernel.
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     kernel = Kernel(half)
     signal.signal(signal.SIGINT, kernel.on_interrupt)
-
-    def send(message: dict) -> None:
-        data = json.dumps(message).encode()
-        os.write(replies, HEADER.pack(len(data)) + data)
-
-    def receive() -> dict | None:
-        header = read_exactly(requests, HEADER.size)
-        return json.loads(read_exactly(requests, HEADER.unpack(header)[0])) if header else None
-
+    frames = Frames(MAX_REQUEST, max_file)
     pid = os.getpid()
-    send({"ready": pid})
-    while (request := receive()) is not None:
-        output.reset()
-        result, error = kernel.run(request["code"])
-        if os.getpid() != pid:  # a child forked by the cell must not answer the host
+    while True:
+        while (frame := frames.take()) is None:
+            data = os.read(requests, READ_SIZE)
+            if not data:
+                os._exit(0)
+            frames.feed(data)
+        request, blob = frame
+        reply, blob = answer(kernel, output, request, blob, max_file)
+        if os.getpid() != pid:  # a child forked by the cell must not answer
             os._exit(0)
-        if kernel.interrupted:
-            kill_others()
-            kernel.interrupted = False
+        write_all(replies, pack(reply, len(blob)), blob)
+
+
+def answer(kernel: Kernel, output: Output, request: dict, blob: bytes, max_file: int):
+    """One request's reply and blob."""
+    reply: dict = {"id": request.get("id")}
+    op = request.get("op")
+    if op == "run":
+        output.reset()
+        result, error = kernel.run(str(request.get("code", "")))
         stdout, stderr, truncated = output.collect()
-        result, error = cap(result, half), cap(error, half)
-        truncated = truncated or len(result or "") + len(error or "") > 4 * half + 200
-        send(
-            {
-                "stdout": stdout,
-                "stderr": stderr,
-                "result": result,
-                "error": error,
-                "truncated": truncated,
-            }
-        )
+        result, error = cap(result, kernel.half), cap(error, kernel.half)
+        truncated = truncated or len(result or "") + len(error or "") > 4 * kernel.half + 200
+        reply.update(stdout=stdout, stderr=stderr, result=result, error=error, truncated=truncated)
+        return reply, b""
+    try:
+        if op == "get":
+            return reply, read_file(str(request.get("path")), max_file)
+        write_file(str(request.get("path")), blob)
+    except OSError as exc:
+        reply["error"] = describe(exc)
+    return reply, b""
 
 
-def read_exactly(stream, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            return b""
-        data += chunk
-    return data
+def become_worker(requests: int, replies: int, half: int, max_file: int) -> None:
+    """In the child the supervisor forked: shed everything of the supervisor's, then serve."""
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # the host's channel is the supervisor's stdin and stdout
+        os.dup2(null, fd)
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2 and int(name) not in (requests, replies):
+            with contextlib.suppress(OSError):
+                os.close(int(name))
+    os.setsid()
+    with open("/proc/self/oom_score_adj", "w") as adj:  # the memory killer takes cells first
+        adj.write("1000")
+    libc = ctypes.CDLL(None, use_errno=True)
+    cap_number = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap_number, 0, 0, 0) == 0:  # until past the last one
+        cap_number += 1
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)  # clears every capability
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # the uid change cleared it; cells may need /proc
+    os.chdir(DATA_DIR)
+    serve(requests, replies, half, max_file)
+
+
+# -- the supervisor -----------------------------------------------------------------------
+
+
+class Worker:
+    """The supervisor's end of one worker: its pid, its two pipes, and what waits to be sent."""
+
+    def __init__(self, half: int, max_file: int) -> None:
+        request_r, self.requests = os.pipe()
+        self.replies, reply_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                become_worker(request_r, reply_w, half, max_file)
+            finally:
+                os._exit(70)
+        os.close(request_r)
+        os.close(reply_w)
+        os.set_blocking(self.requests, False)
+        self.frames = Frames(max_reply(2 * half), max_file)
+        self.outbox: list[memoryview] = []
+        self.exited = False
+
+    def close(self) -> None:
+        for fd in (self.requests, self.replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class Call:
+    """The request being served: who asked, until when, and how it is being stopped."""
+
+    def __init__(self, request_id: object, op: str, timeout: float, oom_kills: int | None):
+        self.id = request_id
+        self.op = op
+        self.deadline = time.monotonic() + timeout
+        self.oom_kills = oom_kills
+        self.stopping: str | None = None  # "timed_out" or "interrupted" once SIGINT was sent
+
+
+def checked(op: str, reply: dict, blob: bytes) -> dict | None:
+    """The fields of a worker's reply that the host reads, or None if any has the wrong type."""
+    error = reply.get("error")
+    if error is not None and not isinstance(error, str):
+        return None
+    if op != "run":
+        return {"error": error} if op == "get" or not blob else None
+    fields = {"error": error, "truncated": reply.get("truncated")}
+    for key in ("stdout", "stderr", "result"):
+        fields[key] = reply.get(key)
+    strings = (fields["stdout"], fields["stderr"])
+    if blob or not all(isinstance(text, str) for text in strings):
+        return None
+    if not isinstance(fields["result"], str | None) or not isinstance(fields["truncated"], bool):
+        return None
+    return fields
+
+
+def open_oom_counter() -> int | None:
+    """The cgroup file (v2 or v1) that counts the container's out-of-memory kills, kept open
+    because a pread of it is 50 times cheaper than opening it for each call."""
+    for path in OOM_FILES:
+        with contextlib.suppress(OSError):
+            return os.open(path, os.O_RDONLY)
+    return None  # gVisor: a memory kill takes the whole sandbox down, and the host sees that
+
+
+def process_ids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # gone already
+
+
+class Supervisor:
+    """PID 1: relays between the host (fds 0 and 1) and the worker, and keeps the worker honest."""
+
+    def __init__(self, half: int, max_file: int) -> None:
+        self.half = half
+        self.max_file = max_file
+        self.host = Frames(MAX_REQUEST, max_file)
+        self.wake_r, wake_w = os.pipe()
+        for fd in (self.wake_r, wake_w):
+            os.set_blocking(fd, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd fires
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # no other handlers: PID 1 ignores the rest
+        signal.set_wakeup_fd(wake_w)
+        self.oom_counter = open_oom_counter()
+        self.worker = Worker(half, max_file)
+        self.call: Call | None = None
+        self.restarted = False  # the worker was replaced since the last reply
+        self.answered = 0  # the id of the last call answered (the host counts up from 1)
+        self.late = 0  # late replies dropped since the last call began
+        self.idle_sweep: float | None = None  # when to kill what the last call left running
+
+    def serve(self) -> None:
+        self.send_host({"id": 0, "ready": True})
+        while True:
+            self.step()
+
+    def step(self) -> None:
+        worker = self.worker
+        poller = select.poll()
+        poller.register(0, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        poller.register(worker.replies, select.POLLIN)
+        if worker.outbox:
+            poller.register(worker.requests, select.POLLOUT)
+        due = self.call.deadline if self.call is not None else self.idle_sweep
+        wait = None if due is None else max(0, int((due - time.monotonic()) * 1000) + 1)
+        for fd, _events in poller.poll(wait):
+            if worker is not self.worker:
+                break  # replaced while handling an earlier event: poll again
+            if fd == 0:
+                self.read_host()
+            elif fd == self.wake_r:
+                with contextlib.suppress(OSError):
+                    os.read(self.wake_r, 4096)
+                self.collect()
+            elif fd == worker.replies:
+                self.read_worker()
+            else:
+                self.flush_worker()
+        if self.worker.exited:
+            self.worker_lost()
+        if self.call is not None and time.monotonic() >= self.call.deadline:
+            self.expire()
+        elif self.call is None and self.idle_sweep and time.monotonic() >= self.idle_sweep:
+            self.sweep()
+
+    # host side
+
+    def send_host(self, message: dict, blob: bytes = b"") -> None:
+        write_all(1, pack(message, len(blob)), blob)
+
+    def read_host(self) -> None:
+        data = os.read(0, READ_SIZE)
+        if not data:
+            os._exit(0)  # the host hung up: the container ends
+        self.host.feed(data)
+        try:
+            while (frame := self.host.take()) is not None:
+                self.on_request(*frame)
+        except ProtocolError:
+            os._exit(2)  # the host itself is confused: end, and it starts a fresh container
+
+    def on_request(self, request: dict, blob: bytes) -> None:
+        request_id, op = request.get("id"), request.get("op")
+        if op == "interrupt":
+            if self.call is not None and self.call.id == request_id and not self.call.stopping:
+                self.stop("interrupted")
+            return
+        timeout = request.get("timeout")
+        if self.call is not None or op not in ("run", "get", "put"):
+            self.send_host({"id": request_id, "error": f"cannot {op!r} now"})
+            return
+        if not isinstance(timeout, int | float) or not 0 < timeout < 1e9:
+            timeout = 1e9
+        self.sweep()
+        self.call = Call(request_id, op, timeout, self.oom_kills())
+        self.late = 0
+        forward = {key: request[key] for key in ("id", "op", "code", "path") if key in request}
+        self.worker.outbox += [memoryview(pack(forward, len(blob))), memoryview(blob)]
+        self.flush_worker()
+
+    # worker side
+
+    def flush_worker(self) -> None:
+        worker = self.worker
+        while worker.outbox:
+            try:
+                written = os.write(worker.requests, worker.outbox[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                worker.exited = True  # it closed its end: treat as dead
+                return
+            worker.outbox[0] = worker.outbox[0][written:]
+            if not worker.outbox[0]:
+                worker.outbox.pop(0)
+
+    def read_worker(self) -> None:
+        worker = self.worker
+        try:
+            data = os.read(worker.replies, READ_SIZE)
+        except OSError:
+            data = b""
+        if not data:
+            worker.exited = True
+            return
+        worker.frames.feed(data)
+        try:
+            while worker is self.worker and (frame := worker.frames.take()) is not None:
+                self.on_reply(*frame)
+        except ProtocolError:
+            self.violation()
+
+    def on_reply(self, reply: dict, blob: bytes) -> None:
+        """Pass on the reply to the call in flight. A cell can write a reply for its own call
+        (it runs in the worker); the worker's real reply then comes late, and is dropped. Any
+        other frame, or a flood of late ones, is a forgery: the worker is replaced."""
+        call, reply_id = self.call, reply.get("id")
+        fields = checked(call.op, reply, blob) if call and reply_id == call.id else None
+        if fields is not None:
+            self.finish(fields, blob)
+        elif type(reply_id) is int and reply_id <= self.answered and self.late < LATE_REPLIES:
+            self.late += 1
+        else:
+            self.violation()
+
+    def violation(self) -> None:
+        """The worker sent what no honest worker sends (a forgery by the cell): replace it."""
+        self.restart()
+        if self.call is not None:
+            self.finish({"broken": True})
+
+    def worker_lost(self) -> None:
+        self.restart()
+        if self.call is not None:
+            self.finish({"died": True})
+
+    # the call's life
+
+    def stop(self, why: str) -> None:
+        """SIGINT every process: the cell gets KeyboardInterrupt, its children stop."""
+        self.call.stopping = why
+        self.call.deadline = time.monotonic() + INTERRUPT_GRACE
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGINT)
+
+    def expire(self) -> None:
+        if not self.call.stopping:
+            self.stop("timed_out")
+        else:
+            self.restart()
+            self.finish({"killed": True})
+
+    def finish(self, reply: dict, blob: bytes = b"") -> None:
+        call, self.call = self.call, None
+        if type(call.id) is int:
+            self.answered = max(self.answered, call.id)
+        after = self.oom_kills()
+        reply["id"] = call.id
+        reply["oom_killed"] = None not in (after, call.oom_kills) and after > call.oom_kills
+        reply["restarted"] = self.restarted
+        if call.stopping:
+            reply[call.stopping] = True
+        self.restarted = False
+        self.send_host(reply, blob)
+        self.idle_sweep = time.monotonic() + IDLE_SWEEP  # unless the next call comes first
+
+    def oom_kills(self) -> int | None:
+        if self.oom_counter is None:
+            return None
+        for line in os.pread(self.oom_counter, 4096, 0).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return None
+
+    # processes
+
+    def collect(self) -> None:
+        """Reap every exited child; note if it was the worker."""
+        while True:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.worker.pid:
+                self.worker.exited = True
+
+    def sweep(self) -> None:
+        """Kill every process but this one and the worker, and continue the worker if there
+        were any (a stray may have stopped it).
+
+        If they will not all go (a thread of the worker forking as fast as they die), or the
+        worker itself is gone, the worker is restarted too.
+        """
+        self.idle_sweep = None
+        keep = {os.getpid(), self.worker.pid}
+        found = False
+        for _ in range(SWEEP_PASSES):
+            strays = [pid for pid in process_ids() if pid not in keep and not is_zombie(pid)]
+            if not strays:
+                break
+            found = True
+            for pid in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.collect()
+        else:
+            self.worker.exited = True
+        if self.worker.exited:
+            self.restart()
+        elif found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.worker.pid, signal.SIGCONT)
+
+    def restart(self) -> None:
+        """Kill every other process (``kill(-1)`` needs no fork, even in a fork bomb), then fork
+        a fresh worker."""
+        for _ in range(1000):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            self.collect()
+            time.sleep(0.002)
+        self.collect()
+        self.worker.close()
+        self.worker = Worker(self.half, self.max_file)
+        self.restarted = True
+
+
+def supervise(max_output: int, max_file: int) -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)  # nothing reads PID 1's stderr
+    os.close(null)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    Supervisor(max_output // 2, max_file).serve()
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "init":
-        init()
-    else:
-        serve(int(sys.argv[2]) // 2)
+    supervise(int(sys.argv[2]), int(sys.argv[3]))

@@ -1,41 +1,38 @@
-"""Stateful python sessions, one hardened container each, driven over a `docker exec` pipe.
+"""Stateful python sessions, one hardened container each, driven through its supervisor.
 
-The host enforces every limit it can: the per-call timeout (interrupt, then kill and restart),
-the size of each reply, and the detection of an out-of-memory kill. Nothing here ever runs the
-code on the host: without a daemon or an image, opening a session raises SandboxUnavailable.
+The host talks only to the container's PID 1 (kernel.py), which relays to the process running
+the cells; a cell can reach neither end of that channel. The host bounds everything on its
+side by itself: each call has a deadline that covers every send, receive and lock wait (the
+timeout, the supervisor's grace to stop the cell, and a margin), every frame has a size limit,
+and a container that stops answering is replaced. Nothing here ever runs the code on the host:
+without a daemon or an image, opening a session raises SandboxUnavailable.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import posixpath
-import queue
-import socket
-import struct
 import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import docker
-from docker.utils.socket import STDOUT, frames_iter
+import requests
 
-from ossa.sandbox.container import (
-    DATA_DIR,
-    KERNEL_SOURCE,
-    USER,
-    Limits,
-    create_options,
-    remove_orphans,
-)
+from ossa.sandbox import exits
+from ossa.sandbox.channel import Channel, ChannelError, ChannelTimeout
+from ossa.sandbox.container import DATA_DIR, Limits, create_options, remove_orphans
 from ossa.sandbox.errors import SandboxError, SandboxUnavailable
 from ossa.sandbox.image import image_exists
+from ossa.sandbox.kernel import INTERRUPT_GRACE, MAX_REQUEST, max_reply
 
-HEADER = struct.Struct(">I")
-START_TIMEOUT = 30.0  # seconds for a new kernel to say it is ready
-INTERRUPT_GRACE = 2.0  # seconds an interrupted cell gets to stop before the kernel is killed
+START_TIMEOUT = 30.0  # seconds for a (re)started container's supervisor to say it is ready
+SUPERVISOR_SLACK = 10.0  # seconds, past the grace, for the supervisor to restart a worker
 OOM_SETTLE = 2.0  # seconds to wait for a dying sandbox to show whether memory killed it
+DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 KEPT_FILES = "the kernel was restarted: variables and imports were lost, files in /mnt/data kept"
 LOST_FILES = "the sandbox was restarted: variables, imports and files in /mnt/data were lost"
 
@@ -52,6 +49,7 @@ class Result:
     result: str | None = None
     error: str | None = None
     timed_out: bool = False
+    interrupted: bool = False
     oom_killed: bool = False
     restarted: bool = False
     truncated: bool = False
@@ -64,7 +62,7 @@ class Result:
 def connect(limits: Limits) -> docker.DockerClient:
     """A client for a daemon that can run `limits`, or SandboxUnavailable saying what is missing."""
     try:
-        client = docker.from_env(timeout=60)
+        client = docker.from_env(timeout=START_TIMEOUT)
         client.ping()
     except Exception as exc:
         raise SandboxUnavailable(
@@ -80,6 +78,7 @@ def connect(limits: Limits) -> docker.DockerClient:
             f"the container runtime {limits.runtime!r} is not registered with Docker. For gVisor "
             "run `bash scripts/install-runsc.sh` (adds runsc to /etc/docker/daemon.json)."
         )
+    exits.install()
     global _orphans_removed
     with _orphans_lock:
         if not _orphans_removed:
@@ -88,82 +87,33 @@ def connect(limits: Limits) -> docker.DockerClient:
     return client
 
 
-class _Kernel:
-    """One kernel process: requests go to the exec's stdin, a thread reads framed replies."""
-
-    def __init__(self, client: docker.DockerClient, container_id: str, max_output: int) -> None:
-        command = ["python3", "-I", "-c", KERNEL_SOURCE, "kernel", str(max_output)]
-        exec_id = client.api.exec_create(
-            container_id, command, stdin=True, user=USER, workdir=DATA_DIR
-        )["Id"]
-        self.stream = client.api.exec_start(exec_id, socket=True)
-        self.socket: socket.socket = getattr(self.stream, "_sock", self.stream)
-        self.socket.settimeout(None)  # a cell may run silently for longer than the API timeout
-        # A reply holds two capped streams, a capped result and a capped traceback, JSON-escaped.
-        self.max_frame = 64 * max_output + 65536
-        self.replies: queue.Queue[dict | None] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        """Turn the kernel's stdout into replies; None marks its end (exit, crash or garbage)."""
-        buffer = bytearray()
-        try:
-            for stream, data in frames_iter(self.stream, tty=False):
-                if stream != STDOUT:
-                    continue  # the kernel's own stderr: only a crash writes there
-                buffer += data
-                while len(buffer) >= HEADER.size:
-                    (size,) = HEADER.unpack_from(buffer)
-                    if size > self.max_frame:
-                        return
-                    if len(buffer) < HEADER.size + size:
-                        break
-                    self.replies.put(json.loads(buffer[HEADER.size : HEADER.size + size]))
-                    del buffer[: HEADER.size + size]
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.replies.put(None)
-
-    @property
-    def alive(self) -> bool:
-        return self.reader.is_alive()
-
-    def send(self, message: dict) -> None:
-        data = json.dumps(message).encode()
-        with contextlib.suppress(OSError):  # the kernel is gone; the reader reports it
-            self.socket.sendall(HEADER.pack(len(data)) + data)
-
-    def receive(self, timeout: float) -> dict | None:
-        """The next reply, None if the kernel ended; queue.Empty after `timeout` seconds."""
-        return self.replies.get(timeout=timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)
-        self.stream.close()
-
-
 class Session:
-    """A python notebook in its own container; use `open_session` to make one."""
+    """A python notebook in its own container; use `open_session` to make one.
+
+    Thread-safe: calls on one session run one at a time, `interrupt` and `close` may come from
+    any thread. A call returns within its timeout plus INTERRUPT_GRACE and SUPERVISOR_SLACK, or
+    START_TIMEOUT more when the container itself must be replaced.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one call at a time
+        self._send_lock = threading.Lock()  # one frame at a time on the channel
         self._client: docker.DockerClient | None = None
         self._container: Any = None
-        self._kernel: _Kernel | None = None
-        self._oom_kills = 0
+        self._channel: Channel | None = None  # None when broken: the next call replaces it
+        self._ids = itertools.count(1)
+        self._current: int | None = None  # the id of the call in flight
+        self._interrupt_wanted = False
         self._closing = False
 
     def start(self) -> Session:
         self._client = connect(self.limits)
         try:
+            exits.track(self)
             self._container = self._client.containers.create(**create_options(self.limits))
-            self._container.start()
-            self._start_kernel()
-        except docker.errors.DockerException as exc:
+            self._boot()
+        except DOCKER_ERRORS as exc:
             self.close()
             raise SandboxError(f"could not start the sandbox: {exc}") from exc
         except BaseException:
@@ -180,28 +130,50 @@ class Session:
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         timeout = self.limits.timeout if timeout is None else timeout
-        with self._lock:
-            if self._container is None:
-                raise SandboxError("the session is closed")
-            try:
-                return self._run(code, timeout)
-            except docker.errors.DockerException as exc:
-                if self._closing:
-                    raise SandboxError("the session was closed during the call") from exc
-                raise SandboxError(f"the sandbox failed: {exc}") from exc
+        if len(code) * 12 > MAX_REQUEST and len(json.dumps(code)) > MAX_REQUEST - 1024:
+            return Result(
+                error=f"The code is too long to send: {len(code)} characters "
+                f"(the limit is {MAX_REQUEST >> 20} MiB of JSON)."
+            )
+        started = time.monotonic()
+        reply, _blob = self._call({"op": "run", "code": code}, b"", timeout)
+        result = self._result(reply, timeout)
+        result.duration_s = round(time.monotonic() - started, 4)
+        return result
 
-    def put_file(self, name: str, data: bytes) -> None:
-        """Write `data` to /mnt/data/`name` (subdirectories are made)."""
-        script = (
-            "import os,sys;p=sys.argv[1];os.makedirs(os.path.dirname(p),exist_ok=True);"
-            "open(p,'wb').write(sys.stdin.buffer.read())"
-        )
-        self._exec_file_op(script, name, data)
+    def interrupt(self) -> bool:
+        """Stop the call in flight, from any thread or a signal handler (Ctrl-C in a chat).
 
-    def get_file(self, name: str) -> bytes:
-        """The contents of /mnt/data/`name`."""
-        script = "import sys;sys.stdout.buffer.write(open(sys.argv[1],'rb').read())"
-        return self._exec_file_op(script, name, b"")
+        The cell gets KeyboardInterrupt and the call returns with `interrupted` set; a cell that
+        does not stop within INTERRUPT_GRACE has its kernel restarted, and the result says so.
+        Returns whether a call was in flight.
+        """
+        request_id, channel = self._current, self._channel
+        if request_id is None or channel is None:
+            return False
+        if not self._send_lock.acquire(blocking=False):  # the request itself is being sent
+            self._interrupt_wanted = True
+            return True
+        try:
+            channel.send({"id": request_id, "op": "interrupt"}, b"", time.monotonic() + 5)
+        except ChannelError:
+            pass  # the call itself notices a dead channel
+        finally:
+            self._send_lock.release()
+        return True
+
+    def put_file(self, name: str, data: bytes, timeout: float | None = None) -> None:
+        """Write `data` to /mnt/data/`name` (subdirectories are made; links are not followed)."""
+        path = _data_path(name)
+        if len(data) > self.limits.file_size:
+            raise SandboxError(
+                f"{path}: {len(data)} bytes is over the {self.limits.file_size}-byte file limit"
+            )
+        self._transfer({"op": "put", "path": path}, bytes(data), timeout)
+
+    def get_file(self, name: str, timeout: float | None = None) -> bytes:
+        """The contents of /mnt/data/`name`: a regular file within the file size limit."""
+        return self._transfer({"op": "get", "path": _data_path(name)}, b"", timeout)
 
     def close(self) -> None:
         """Remove the container and with it everything in /mnt/data.
@@ -209,14 +181,13 @@ class Session:
         Safe from another thread during a call: that call then raises SandboxError.
         """
         self._closing = True
-        if self._container is not None:
-            with contextlib.suppress(docker.errors.NotFound):
-                self._container.remove(force=True)
+        channel = self._channel
+        self._remove_container()
+        if channel is not None:
+            channel.close()  # wakes a call waiting on it
         with self._lock:
-            if self._kernel is not None:
-                self._kernel.close()
-                self._kernel = None
-            self._container = None
+            self._remove_container()  # one that a recovery made meanwhile
+            self._channel = None
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -227,176 +198,198 @@ class Session:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    # -- kernel lifecycle -------------------------------------------------------------------
+    # -- one call ---------------------------------------------------------------------------
 
-    def _start_kernel(self) -> _Kernel:
-        kernel = _Kernel(self._client, self._container.id, self.limits.max_output)
-        try:
-            hello = kernel.receive(START_TIMEOUT)
-        except queue.Empty:
-            hello = None
-        if not hello or "ready" not in hello:
-            kernel.close()
-            raise SandboxError(f"the sandbox kernel did not start in {self._container.name}")
-        self._kernel = kernel
-        return kernel
+    def _call(self, request: dict, blob: bytes, timeout: float) -> tuple[dict, bytes]:
+        """Send `request` and return the supervisor's reply, all within the call's deadline.
 
-    def _run(self, code: str, timeout: float) -> Result:
-        restarted = self._kernel is None or not self._kernel.alive
-        if restarted:
-            self._restart()
-        kernel = self._kernel
-        started = time.monotonic()
-        kernel.send({"code": code})
-        try:
-            reply = self._wait(kernel, timeout)
-        except queue.Empty:
-            result = self._stop_runaway(kernel, timeout)
-        else:
-            result = self._reply_to_result(reply) if reply else self._after_death()
-        result.restarted = result.restarted or restarted
-        result.duration_s = round(time.monotonic() - started, 4)
-        return result
-
-    def _restart(self) -> str:
-        """Kill every process in the container and start a kernel; say what was lost.
-
-        The container, and so /mnt/data, is kept unless it died or will not come clean.
+        When the container itself fails (stops answering, dies, breaks the protocol) it is
+        replaced and the reply says why under the key "sandbox".
         """
-        if self._kernel is not None:
-            self._kernel.close()
-            self._kernel = None
-        self._container.reload()
-        lost = KEPT_FILES
-        if self._container.status != "running":  # the runtime itself died (e.g. gVisor OOM)
-            self._container.start()
-            lost = LOST_FILES
-        else:
-            self._container.kill(signal="SIGUSR1")  # PID 1 kills the rest, without forking
-            deadline = time.monotonic() + 10
-            while len(self._container.top()["Processes"] or []) > 1:
-                if time.monotonic() > deadline:
-                    self._container.restart(timeout=0)
-                    lost = LOST_FILES
-                    break
-                time.sleep(0.05)
-        if lost == LOST_FILES:
-            self._oom_kills = 0  # a new cgroup counts from zero
-        self._start_kernel()
-        return lost
-
-    def _wait(self, kernel: _Kernel, timeout: float) -> dict | None:
-        """The kernel's reply, None if it or its container died; queue.Empty after `timeout`.
-
-        The container is checked every second: under gVisor the exec stream can outlive a
-        sandbox killed for memory, so its end alone does not tell.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return kernel.receive(max(0.0, min(1.0, deadline - time.monotonic())))
-            except queue.Empty:
-                if time.monotonic() >= deadline:
-                    raise
-                self._container.reload()
-                if self._container.status != "running":
-                    return None
-
-    def _stop_runaway(self, kernel: _Kernel, timeout: float) -> Result:
-        """Interrupt a call past its timeout; if it will not stop, restart the kernel."""
-        note = f"Timed out after {timeout:g} s"
-        self._container.kill(signal="SIGUSR2")  # PID 1 sends SIGINT to every process
+        bound = timeout + INTERRUPT_GRACE + SUPERVISOR_SLACK
+        if not self._lock.acquire(timeout=bound):
+            raise SandboxError("the session is busy: another call on it did not end in time")
         try:
-            reply = kernel.receive(INTERRUPT_GRACE)
-        except queue.Empty:
-            reply = None
-        if reply:
-            result = self._reply_to_result(reply)
-            result.error = f"{result.error or ''}{note}; the call was interrupted (state kept)."
-        else:
-            lost = self._restart()
-            result = Result(error=f"{note} and did not stop when interrupted; {lost}.")
-            result.restarted = True
-        result.timed_out = True
-        return result
+            if self._container is None:
+                raise SandboxError("the session is closed")
+            replaced = self._channel is None
+            if replaced:
+                self._recover()
+            reply, data = self._exchange(request, blob, timeout, time.monotonic() + bound)
+            if "sandbox" in reply:
+                self._recover()
+            reply["restarted"] = replaced or "sandbox" in reply or reply.get("restarted") is True
+            return reply, data
+        except DOCKER_ERRORS as exc:
+            if self._closing:
+                raise SandboxError("the session was closed during the call") from exc
+            raise SandboxError(f"the sandbox failed: {exc}") from exc
+        finally:
+            self._lock.release()
 
-    def _after_death(self) -> Result:
-        """The kernel ended mid-call: say why (memory, most often) and bring up a fresh one."""
-        oom = self._died_of_oom()
-        lost = self._restart()
-        cause = f"ran out of memory (limit {self.limits.memory})" if oom else "died"
-        return Result(error=f"The kernel {cause}; {lost}.", oom_killed=oom, restarted=True)
+    def _exchange(
+        self, request: dict, blob: bytes, timeout: float, deadline: float
+    ) -> tuple[dict, bytes]:
+        channel = self._channel
+        request_id = next(self._ids)
+        request.update(id=request_id, timeout=timeout)
+        self._interrupt_wanted = False
+        self._current = request_id
+        sent = False
+        try:
+            with self._send_lock:
+                channel.send(request, blob, deadline)
+                sent = True
+            if self._interrupt_wanted:
+                self.interrupt()
+            reply, data = channel.receive(deadline)
+            if reply.get("id") != request_id:
+                raise ChannelError(f"the sandbox answered request {reply.get('id')!r} out of turn")
+            return reply, data
+        except KeyboardInterrupt:
+            self._stop_after_ctrl_c(request_id, sent)
+            raise
+        except ChannelTimeout:
+            return {"sandbox": "unresponsive"}, b""
+        except ChannelError:
+            if self._closing:
+                raise SandboxError("the session was closed during the call") from None
+            return {"sandbox": "died", "oom_killed": self._container_oom()}, b""
+        finally:
+            self._current = None
 
-    def _died_of_oom(self) -> bool:
-        """Whether memory killed the kernel. Under gVisor the whole sandbox goes down, and
-        for a moment it can still look running: wait for either sign before saying no."""
-        deadline = time.monotonic() + OOM_SETTLE
-        while True:
-            self._container.reload()
-            if self._container.status != "running":
-                return bool(self._container.attrs["State"].get("OOMKilled", False))
-            try:
-                kills = self._read_oom_kills()
-            except docker.errors.APIError:  # it stopped between the two looks
-                kills = self._oom_kills
-            if kills > self._oom_kills or time.monotonic() >= deadline:
-                oom, self._oom_kills = kills > self._oom_kills, kills
-                return oom
-            time.sleep(0.2)
+    def _stop_after_ctrl_c(self, request_id: int, sent: bool) -> None:
+        """Ctrl-C reached this thread mid-call: stop the cell so the next call starts clean; if
+        that cannot be confirmed in time, the next call replaces the container."""
+        try:
+            if not sent:
+                raise ChannelError("the request was cut off")
+            with self._send_lock:
+                deadline = time.monotonic() + INTERRUPT_GRACE + SUPERVISOR_SLACK
+                self._channel.send({"id": request_id, "op": "interrupt"}, b"", deadline)
+            reply, _data = self._channel.receive(deadline)
+            if reply.get("id") != request_id:
+                raise ChannelError("out of turn")
+        except (ChannelError, KeyboardInterrupt):
+            self._channel.close()
+            self._channel = None
 
-    def _read_oom_kills(self) -> int:
-        """The container's cgroup count of out-of-memory kills (cgroup v1 or v2)."""
-        files = ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"]
-        code, out, _err = self._exec(["cat", *files])
-        for line in out.decode(errors="replace").splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
-        return self._oom_kills
-
-    def _reply_to_result(self, reply: dict) -> Result:
-        """Build a Result from a reply, trusting no field's type (code could forge a reply)."""
+    def _result(self, reply: dict, timeout: float) -> Result:
+        """The call's Result, trusting no field's type; the sandbox's own events in words."""
 
         def text(key: str) -> str | None:
             value = reply.get(key)
-            return value if isinstance(value, str) else None
+            if not isinstance(value, str):
+                return None
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: shown as its escape, never lost
+                value = value.encode("utf-8", "backslashreplace").decode()
+            return value
 
-        return Result(
+        def flag(key: str) -> bool:
+            return reply.get(key) is True
+
+        result = Result(
             stdout=text("stdout") or "",
             stderr=text("stderr") or "",
             result=text("result"),
             error=text("error"),
-            truncated=reply.get("truncated") is True,
+            timed_out=flag("timed_out") or reply.get("sandbox") == "unresponsive",
+            interrupted=flag("interrupted"),
+            oom_killed=flag("oom_killed"),
+            restarted=flag("restarted"),
+            truncated=flag("truncated"),
         )
+        memory = f"ran out of memory (limit {self.limits.memory})"
+        stopped = f"Timed out after {timeout:g} s" if result.timed_out else "Interrupted"
+        if reply.get("sandbox") == "unresponsive":
+            note = f"{stopped} and the sandbox stopped answering; {LOST_FILES}."
+        elif reply.get("sandbox") == "died":
+            note = f"The sandbox {memory if result.oom_killed else 'stopped'}; {LOST_FILES}."
+        elif flag("broken"):
+            note = f"The kernel broke the sandbox protocol (a forged reply?); {KEPT_FILES}."
+        elif flag("died"):
+            note = f"The kernel {memory if result.oom_killed else 'died'}; {KEPT_FILES}."
+        elif flag("killed"):
+            how = " when interrupted" if result.timed_out else ""
+            note = f"{stopped} and did not stop{how}; {KEPT_FILES}."
+        elif result.timed_out:
+            note = f"{stopped}; the call was interrupted (state kept)."
+        elif result.interrupted:
+            note = "Interrupted (state kept)."
+        elif result.oom_killed:
+            note = f"A process of this call {memory} and was killed."
+        else:
+            return result
+        if any(flag(key) for key in ("broken", "died", "killed")) or "sandbox" in reply:
+            result.stdout = result.stderr = ""
+            result.result = result.error = None
+        result.error = f"{result.error or ''}{note}"
+        return result
 
-    # -- files ------------------------------------------------------------------------------
+    def _transfer(self, request: dict, blob: bytes, timeout: float | None) -> bytes:
+        path = request["path"]
+        request["path"] = path[len(DATA_DIR) + 1 :]
+        timeout = self.limits.timeout if timeout is None else timeout
+        reply, data = self._call(request, blob, timeout)
+        if isinstance(reply.get("error"), str):
+            raise SandboxError(f"{path}: {reply['error']}")
+        failure = self._result(reply, timeout).error
+        if failure:
+            raise SandboxError(f"{path}: the transfer failed. {failure}")
+        return data
 
-    def _exec_file_op(self, script: str, name: str, data: bytes) -> bytes:
-        path = _data_path(name)
-        with self._lock:
-            if self._container is None:
-                raise SandboxError("the session is closed")
-            code, out, err = self._exec(["python3", "-I", "-c", script, path], data)
-        if code != 0:
-            reason = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {code}"]
-            raise SandboxError(f"{path}: {reason[0]}")
-        return out
+    # -- the container ----------------------------------------------------------------------
 
-    def _exec(self, command: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
-        """Run a helper command in the container as the sandbox user, feeding it `stdin`."""
-        api = self._client.api
-        exec_id = api.exec_create(self._container.id, command, stdin=True, user=USER)["Id"]
-        stream = api.exec_start(exec_id, socket=True)
-        raw = getattr(stream, "_sock", stream)
+    def _boot(self) -> None:
+        """Attach to the stopped container, start it, and wait for its supervisor's hello."""
+        max_json = max(MAX_REQUEST, max_reply(self.limits.max_output))
+        channel = Channel(self._client, self._container.id, max_json, self.limits.file_size)
         try:
-            raw.sendall(stdin)
-            raw.shutdown(socket.SHUT_WR)
-            out, err = bytearray(), bytearray()
-            for kind, chunk in frames_iter(stream, tty=False):
-                (out if kind == STDOUT else err).extend(chunk)
-        finally:
-            stream.close()
-        return api.exec_inspect(exec_id)["ExitCode"], bytes(out), bytes(err)
+            self._container.start()
+            hello, _ = channel.receive(time.monotonic() + START_TIMEOUT)
+        except ChannelError as exc:
+            channel.close()
+            raise SandboxError(f"the sandbox did not start ({exc})") from None
+        if hello != {"id": 0, "ready": True}:
+            channel.close()
+            raise SandboxError(f"the sandbox started wrongly: {str(hello)[:200]}")
+        self._channel = channel
+
+    def _recover(self) -> None:
+        """Replace a container that stopped answering or died with a fresh one (so /mnt/data
+        is lost); bounded by the client's timeout and START_TIMEOUT. A new container rather
+        than a restart, because a sandbox in a bad state (frozen, a dying gVisor) may refuse
+        to be killed but is always removed."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self._remove_container()
+        if self._closing:
+            raise SandboxError("the session was closed during the call")
+        self._container = self._client.containers.create(**create_options(self.limits))
+        self._boot()
+
+    def _remove_container(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(*DOCKER_ERRORS):
+                container.remove(force=True)
+
+    def _container_oom(self) -> bool:
+        """Whether memory killed the container whose channel just closed (under gVisor the
+        whole sandbox goes down, and for a moment it can still look running)."""
+        deadline = time.monotonic() + OOM_SETTLE
+        try:
+            while True:
+                self._container.reload()
+                state = self._container.attrs["State"]
+                if not state.get("Running") or time.monotonic() >= deadline:
+                    return bool(state.get("OOMKilled"))
+                time.sleep(0.05)
+        except DOCKER_ERRORS:
+            return False
 
 
 def _data_path(name: str) -> str:

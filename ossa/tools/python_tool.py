@@ -63,6 +63,14 @@ class PythonTool(Tool):
             return [self.reply(message, text)]
         return [self.reply(message, format_result(result))]
 
+    def interrupt(self) -> bool:
+        """Stop the running cell (Ctrl-C in a chat): safe from another thread or a signal
+        handler. The call in flight then returns the cell's output so far and says it was
+        interrupted; a cell that will not stop has its kernel restarted, and the reply says
+        so. Returns whether a cell was running."""
+        session = self._session
+        return session is not None and session.interrupt()
+
     def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:

@@ -41,6 +41,17 @@ def test_thread_bomb(victim) -> None:
     assert_usable(victim)
 
 
+def test_threads_are_capped_under_every_runtime(victim) -> None:
+    code = (
+        "import threading, time\nstarted = 0\ntry:\n    for started in range(4000):\n"
+        "        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+        "except RuntimeError:\n    pass\nstarted"
+    )
+    assert int(victim.run(code).result) < victim.limits.pids
+    assert victim.run("import os\nos._exit(0)").restarted  # a fresh kernel for the next test
+    assert_usable(victim)
+
+
 def test_memory_bomb_is_reported_as_oom(victim) -> None:
     victim.run("before = 1")
     result = victim.run("hog = bytearray(4 << 30)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import docker
 import pytest
 
 from ossa.sandbox import open_session
@@ -69,7 +71,7 @@ def test_host_environment_is_invisible(runtime, monkeypatch) -> None:
     with open_session(runtime=runtime) as fresh:
         code = (
             "import os\n"
-            "seen = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+            "seen = [p for p in os.listdir('/proc') if p.isdigit() and os.access(f'/proc/{p}/environ', os.R_OK)]\n"
             "texts = [open(f'/proc/{p}/environ', 'rb').read() for p in seen]\n"
             "any(b'canary-7f3a' in t for t in texts) or 'canary-7f3a' in str(os.environ)"
         )
@@ -79,18 +81,34 @@ def test_host_environment_is_invisible(runtime, monkeypatch) -> None:
 def test_two_sessions_see_neither_files_nor_processes_of_each_other(runtime) -> None:
     with ThreadPoolExecutor(2) as pool:  # opened concurrently, as batch runs do
         first, second = pool.map(lambda _: open_session(runtime=runtime), range(2))
-    with first, second:
-        first.run(
-            "import subprocess\n"
-            "open('/mnt/data/secret', 'w').write('1'); open('/tmp/secret', 'w').write('1')\n"
-            "sleeper = subprocess.Popen(['sleep', '1234'])"
+    with first, second, ThreadPoolExecutor(1) as pool:
+        seen = (
+            "(os.path.exists('/mnt/data/secret'), os.path.exists('/tmp/secret'),"
+            " any(c == b'sleep\\x001234\\x00' for c in cmds))"
         )
         look = (
             "import os\n"
             "cmds = [open(f'/proc/{p}/cmdline', 'rb').read() for p in os.listdir('/proc') if p.isdigit()]\n"
-            "(os.path.exists('/mnt/data/secret'), os.path.exists('/tmp/secret'),"
-            " any(c == b'sleep\\x001234\\x00' for c in cmds))"
+            f"{seen}"
         )
-        assert first.run(look).result == "(True, True, True)"
+        # A cell's processes live as long as its call, so the first session's sleeper is
+        # looked for while that call is still running.
+        busy = pool.submit(
+            first.run,
+            "import subprocess, time\n"
+            "open('/mnt/data/secret', 'w').write('1'); open('/tmp/secret', 'w').write('1')\n"
+            "sleeper = subprocess.Popen(['sleep', '1234'])\n"
+            "while not open(f'/proc/{sleeper.pid}/cmdline', 'rb').read().startswith(b'sleep'):\n"
+            "    time.sleep(0.05)  # until it has exec'd\n"
+            f"{look}\n"
+            f"print({seen})\ntime.sleep(60)",
+        )
+        container = docker.from_env().containers.get(first.container_id)
+        for _ in range(300):
+            if any("sleep 1234" in " ".join(row) for row in container.top()["Processes"]):
+                break
+            time.sleep(0.1)
         assert second.run(look).result == "(False, False, False)"
+        assert first.interrupt()
+        assert busy.result(timeout=60).stdout == "(True, True, True)\n"
         assert first.container_id != second.container_id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from ossa.harmony import Message, Role, ToolNamespaceConfig
@@ -88,3 +91,30 @@ def test_dead_kernel_is_reported_then_replaced(python):
     run(python, "z = 1")
     assert "The kernel died" in run(python, "import os\nos._exit(1)")
     assert "NameError" in run(python, "z")
+
+
+@pytest.mark.docker
+def test_interrupt_stops_the_running_cell(python):
+    assert python.interrupt() is False  # nothing running
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(run, python, "import time\nprint('started')\ntime.sleep(30)")
+        time.sleep(1)
+        assert python.interrupt()
+        reply = pending.result(timeout=60)
+    assert reply.startswith("started\n") and "Interrupted" in reply
+    assert run(python, "'still here'") == "'still here'"
+
+
+@pytest.mark.docker
+def test_a_forged_non_object_reply_is_a_message_not_an_exception(python):
+    forge = (
+        "import os, struct\n"
+        "for fd in range(3, 64):\n"
+        "    for header in (struct.pack('>I', 6), struct.pack('>II', 6, 0)):\n"
+        "        try:\n"
+        "            os.write(fd, header + b'[1, 2]')\n"
+        "        except OSError:\n"
+        "            pass"
+    )
+    assert isinstance(run(python, forge), str)
+    assert run(python, "2 + 2") == "4"
