@@ -202,8 +202,11 @@ class Agent:
     # -- the loop ------------------------------------------------------------------------
 
     def interrupt(self) -> None:
-        """Stop the running turn at the next token or after the running tool call."""
+        """Stop the running turn: generation at the next token, a running tool call now
+        where the tool can stop (a python cell), otherwise when it returns."""
         self._interrupted.set()
+        if self.toolbox is not None:
+            self.toolbox.interrupt()
 
     def run(self, text: str | Sequence[Message]) -> Iterator[Event]:
         """One user turn: yields events, the last one a :class:`TurnEnd`.

@@ -104,7 +104,7 @@ def exec_command(
 def _show(index: int, result: Result) -> None:
     flags = [
         name
-        for name in ("timed_out", "oom_killed", "restarted", "truncated")
+        for name in ("timed_out", "interrupted", "oom_killed", "restarted", "truncated")
         if getattr(result, name)
     ]
     typer.echo(f"[{index}] {result.duration_s:.3f} s {' '.join(flags)}".rstrip())

@@ -37,6 +37,11 @@ class Tool(ABC):
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release what the tool holds (browser cache, sandbox session, server processes)."""
 
+    def interrupt(self) -> bool:
+        """Stop a call running in another thread, if the tool can (the python cell can);
+        safe from any thread. Returns whether something was stopped."""
+        return False
+
     def answer_filter(self) -> AnswerFilter | None:
         """A rewrite of the final answer's text for people (the browser resolves citations).
 

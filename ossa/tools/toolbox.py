@@ -78,6 +78,11 @@ class Toolbox:
         target, _ = self._route((message.recipient or "").strip())
         return target is not None and target.client_side
 
+    def interrupt(self) -> bool:
+        """Stop whatever call is running in any tool (from another thread, e.g. the server
+        whose client went away); whether one was stopped."""
+        return any([t.interrupt() for t in self.tools.values()])
+
     def close(self) -> None:
         """Release every tool's resources (sandbox session, MCP server processes)."""
         for t in self.tools.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -359,6 +360,28 @@ def test_demo_replay_runs_the_browser_and_the_python_sandbox():
     assert outputs["python"].split() == ["16", "17", "4.25"]
     assert end(events).status == "completed"
     assert "17 bytes" in end(events).answer
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(120)
+def test_interrupt_from_another_thread_stops_a_running_python_cell(replay_file, harmony):
+    """A server whose client went away calls ``interrupt()`` from its own thread: the cell stops
+    now (it would sleep for ten minutes), the call is answered, the turn ends interrupted."""
+    replay = replay_file(harmony.call("python", "import time\ntime.sleep(600)"))
+    toolbox = build_toolbox(["python"], plugins=False)
+    try:
+        agent = Agent(ReplayEngine(replay), toolbox)
+        events = []
+        for event in agent.run("sleep"):
+            events.append(event)
+            if isinstance(event, ToolCallStarted):
+                threading.Timer(1.0, agent.interrupt).start()
+    finally:
+        toolbox.close()
+    assert end(events).status == "interrupted"
+    output = next(e.output for e in events if isinstance(e, ToolCallFinished))
+    assert "KeyboardInterrupt" in output or "interrupt" in output.lower()
+    assert agent.messages[-1].author.role == Role.TOOL
 
 
 # -- steps ------------------------------------------------------------------------------
