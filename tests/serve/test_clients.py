@@ -1,7 +1,8 @@
 """Real clients against ``ossa serve``: the OpenAI Agents SDK and Codex CLI.
 
 Codex is found as ``$OSSA_CODEX``, ``codex`` on PATH, or the npm package installed with
-``npm install --prefix ~/.cache/ossa/codex @openai/codex``; without it its test is skipped.
+``bash scripts/install-codex.sh`` (into ``~/.cache/ossa/codex``); without it its test is skipped,
+except under CI, where .ci/run installs it.
 Codex runs with every non-loopback connection sent to a dead proxy, so a test never talks
 to anything but the server under test.
 """
@@ -62,9 +63,10 @@ def codex_binary() -> str | None:
 def test_codex_exec_runs_a_shell_command_through_ossa_serve(serve, harmony, tmp_path):
     codex = codex_binary()
     if codex is None:
-        pytest.skip(
-            "Codex CLI not installed (npm install --prefix ~/.cache/ossa/codex @openai/codex)"
-        )
+        missing = "Codex CLI not installed (bash scripts/install-codex.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}: .ci/run installs it")
+        pytest.skip(missing)
     command = "echo ossa-was-here > proof.txt && cat proof.txt"
     shell_call = (
         "<|channel|>analysis<|message|>Write the file with the shell.<|end|>"
