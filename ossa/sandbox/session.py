@@ -269,15 +269,15 @@ class Session:
             if self._interrupt_wanted:
                 self.interrupt()
             return self._reply(channel, request_id, deadline, on_output)
-        except KeyboardInterrupt:
-            self._stop_after_ctrl_c(request_id, sent)
-            raise
         except ChannelTimeout:
             return {"sandbox": "unresponsive"}, b""
         except ChannelError:
             if self._closing:
                 raise SandboxError("the session was closed during the call") from None
             return {"sandbox": "died", "oom_killed": self._container_oom()}, b""
+        except BaseException:  # Ctrl-C in this thread, or raised by on_output
+            self._stop_mid_call(request_id, sent)
+            raise
         finally:
             self._current = None
 
@@ -303,9 +303,10 @@ class Session:
                 room -= len(text)
                 on_output(text)
 
-    def _stop_after_ctrl_c(self, request_id: int, sent: bool) -> None:
-        """Ctrl-C reached this thread mid-call: stop the cell so the next call starts clean; if
-        that cannot be confirmed in time, the next call replaces the container."""
+    def _stop_mid_call(self, request_id: int, sent: bool) -> None:
+        """Ctrl-C (or on_output raising) ended the call on this thread: stop the cell so the next
+        call starts clean; if that cannot be confirmed in time, the next call replaces the
+        container."""
         try:
             if not sent:
                 raise ChannelError("the request was cut off")

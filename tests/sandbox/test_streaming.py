@@ -94,3 +94,13 @@ print('real')
     result = small.run(malformed.replace("ID", str(next(small._ids) + 1)), on_output=seen.append)
     assert "protocol" in (result.error or ""), result
     assert small.run("print('after')").stdout == "after\n"
+
+
+def test_an_on_output_that_raises_stops_the_cell_and_the_next_call_is_in_step(small) -> None:
+    def broken(text: str) -> None:
+        raise ValueError("a bug in the caller's callback")
+
+    code = "import time\nprint('tick')\nwhile True: time.sleep(0.01)"
+    with pytest.raises(ValueError, match="callback"):
+        small.run(code, on_output=broken)
+    assert small.run("print('next')").stdout == "next\n"
