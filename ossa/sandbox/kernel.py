@@ -18,7 +18,9 @@ Two kinds of process, so that the code a cell runs never holds the host's channe
 
 A frame, in both directions, is an 8-byte header (JSON length, blob length), a JSON object and
 an optional raw blob (a file's contents). Every reader refuses a frame over its limits before
-buffering it, and anything that is not a JSON object is a protocol error, never a crash.
+buffering it, and anything that is not a JSON object is a protocol error, never a crash. A run
+request with ``stream`` set is answered by progress frames (its id and ``progress``: output
+text, coalesced and capped) while the cell runs, then by its reply as without them.
 """
 
 from __future__ import annotations
