@@ -6,8 +6,9 @@ merges the deltas that arrived since its last look and redraws the open part of 
 bounded rate (:mod:`ossa.agent.markdown_stream` prints each finished block once), which keeps
 the cost of showing an answer linear in its length. Between the user's Enter and the first
 token, and while a tool runs, it shows a spinner, under the last lines of the output the tool
-streams (a python cell's prints) until the tool's panel takes their place. Everything shown passes through
-:mod:`ossa.agent.sanitize`: no escape sequence from the model or a tool reaches the terminal.
+streams (a python cell's prints) until the tool's panel takes their place. Everything shown
+passes through :mod:`ossa.agent.sanitize`: no escape sequence from the model or a tool reaches
+the terminal.
 """
 
 from __future__ import annotations
