@@ -29,6 +29,8 @@ from ossa.agent.sessions import SessionStore
 from ossa.harmony import Message, ToolNamespaceConfig
 from ossa.tools import Tool, Toolbox, build_toolbox
 
+from .test_render import Screen
+
 
 class Streaming(Tool):
     """Reports a line, then waits until the consumer of the events has seen it."""
@@ -157,6 +159,9 @@ def test_the_chat_view_shows_streamed_output_live_then_the_panel():
     assert "live line" in written and "final output" in written
     assert written.index("live line") < written.index("final output")
     assert "\x1b]0;" not in written  # sanitized like all output
+    screen = Screen()
+    screen.feed(written)
+    assert "final output" in screen.text() and "live line" not in screen.text()  # replaced
 
 
 @pytest.mark.docker
