@@ -71,6 +71,20 @@ class ToolCallStarted(Event):
 
 
 @dataclass(frozen=True)
+class ToolOutputDelta(Event):
+    """Output a tool reported while its call runs (a python cell's prints, as they come).
+
+    Only a preview: the :class:`ToolCallFinished` that follows carries the call's whole
+    output, as the model reads it, so transcripts do not keep these.
+    """
+
+    type: ClassVar[str] = "tool_output_delta"
+    step: int
+    recipient: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ToolCallFinished(Event):
     """What the tool answered (all its messages' text joined)."""
 
@@ -137,6 +151,7 @@ _TYPES: dict[str, type[Event]] = {
         CommentaryDelta,
         FinalDelta,
         ToolCallStarted,
+        ToolOutputDelta,
         ToolCallFinished,
         Notice,
         Error,

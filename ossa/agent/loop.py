@@ -20,10 +20,11 @@ the session transcript, with the generated tokens, so a resumed session renders 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
 from ossa.agent import budget
@@ -37,6 +38,7 @@ from ossa.agent.events import (
     ReasoningDelta,
     ToolCallFinished,
     ToolCallStarted,
+    ToolOutputDelta,
     TurnEnd,
     TurnStatus,
     Usage,
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
     from ossa.agent.sessions import Session
     from ossa.tools import Toolbox
 
+#: The answer to a tool call that Ctrl-C stopped.
+INTERRUPTED_CALL = "Error: the user interrupted this tool call."
 #: Corrective retries per turn before a malformed completion ends the turn with an error.
 MAX_REPAIRS = 2
 
@@ -359,20 +363,60 @@ class Agent:
         def answer(text: str) -> list[Message]:
             return [tool_message(call, text, author=recipient or "tool")]
 
-        try:
-            if self._interrupted.is_set():
-                replies = answer("Error: the user interrupted this tool call.")
-            elif self.toolbox is None:
-                replies = answer("Error: no tools are enabled in this session.")
-            else:
-                replies = self.toolbox.call(call)
-        except KeyboardInterrupt:
-            self._interrupted.set()
-            replies = answer("Error: the user interrupted this tool call.")
+        if self._interrupted.is_set():
+            replies = answer(INTERRUPTED_CALL)
+        elif self.toolbox is None:
+            replies = answer("Error: no tools are enabled in this session.")
+        else:
+            replies = yield from self._run_tool(call, step, recipient)
+            if replies is None:
+                replies = answer(INTERRUPTED_CALL)
         for reply in replies:
             self._append(reply)
         output = "\n".join(message_text(r) for r in replies)
         yield ToolCallFinished(step=step, recipient=recipient, arguments=arguments, output=output)
+
+    def _run_tool(
+        self, call: Message, step: int, recipient: str
+    ) -> Generator[Event, None, list[Message] | None]:
+        """Run the call on a worker thread and yield its output as the tool reports it; return
+        its replies, or None when Ctrl-C stopped it.
+
+        The generator's own thread only waits on a queue, so Ctrl-C (KeyboardInterrupt here, or
+        raised by the tool itself) lands where it did when the call ran inline: the call is
+        stopped through the toolbox and answered as interrupted. A tool that can stop (the
+        python cell) is waited for, so its session is in step for the next call; one that
+        cannot is left to finish on its own thread, its answer unused.
+        """
+        toolbox = self.toolbox
+        items: SimpleQueue[tuple[bool, object]] = SimpleQueue()  # (finished, text or outcome)
+
+        def work() -> None:
+            try:
+                outcome: object = toolbox.call(call, lambda text: items.put((False, text)))
+            except BaseException as exc:  # handed to the generator's thread to raise there
+                outcome = exc
+            items.put((True, outcome))
+
+        try:  # Ctrl-C may come while the thread starts, and the tool may raise it at once
+            threading.Thread(target=work, name="ossa-tool-call", daemon=True).start()
+            while True:
+                finished, value = items.get()
+                if not finished:
+                    yield ToolOutputDelta(step=step, recipient=recipient, text=value)
+                elif isinstance(value, BaseException):
+                    raise value
+                else:
+                    return value
+        except KeyboardInterrupt:
+            self._interrupted.set()
+            stopping = toolbox.interrupt()
+            while stopping:
+                try:
+                    stopping = not items.get()[0]
+                except KeyboardInterrupt:
+                    toolbox.interrupt()
+            return None
 
     def _answer_filter(self) -> AnswerFilter:
         return self.toolbox.answer_filter() if self.toolbox is not None else AnswerFilters([])
@@ -509,7 +553,8 @@ def _corrective(error: str) -> Message:
 
 
 class _Recorder:
-    """Writes events to the transcript, coalescing runs of the same delta into one record."""
+    """Writes events to the transcript, coalescing runs of the same delta into one record
+    (a tool's streamed output is left out: its ToolCallFinished has all of it)."""
 
     _DELTAS = (ReasoningDelta, CommentaryDelta, FinalDelta)
 
@@ -518,8 +563,8 @@ class _Recorder:
         self.pending: Event | None = None
 
     def record(self, event: Event) -> None:
-        if self.session is None:
-            return
+        if self.session is None or isinstance(event, ToolOutputDelta):
+            return  # a tool's output is kept whole in its ToolCallFinished
         if isinstance(event, self._DELTAS):
             if type(self.pending) is type(event):
                 self.pending = type(event)(self.pending.text + event.text)

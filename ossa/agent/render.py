@@ -5,13 +5,16 @@ and a display thread draws them, so a slow terminal never holds the engine back.
 merges the deltas that arrived since its last look and redraws the open part of the answer at a
 bounded rate (:mod:`ossa.agent.markdown_stream` prints each finished block once), which keeps
 the cost of showing an answer linear in its length. Between the user's Enter and the first
-token, and while a tool runs, it shows a spinner. Everything shown passes through
-:mod:`ossa.agent.sanitize`: no escape sequence from the model or a tool reaches the terminal.
+token, and while a tool runs, it shows a spinner, under the last lines of the output the tool
+streams (a python cell's prints) until the tool's panel takes their place. Everything shown
+passes through :mod:`ossa.agent.sanitize`: no escape sequence from the model or a tool reaches
+the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -19,7 +22,7 @@ import time
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.panel import Panel
 from rich.segment import Segment
@@ -36,6 +39,7 @@ from ossa.agent.events import (
     ReasoningDelta,
     ToolCallFinished,
     ToolCallStarted,
+    ToolOutputDelta,
     TurnEnd,
     Usage,
 )
@@ -50,6 +54,8 @@ RESULT_CHARS = 600
 REFRESH_PER_SECOND = 12.0
 #: Redraws never take more than this share of the display thread's time (a tall open block).
 MAX_REDRAW_SHARE = 0.3
+#: Lines of a running tool's output shown live above its spinner (the final panel replaces them).
+LIVE_OUTPUT_LINES = 12
 #: How often the spinner moves.
 SPINNER_SECONDS = 0.08
 
@@ -142,6 +148,8 @@ class _Display:
         self.dirty = False  # the answer has text not drawn yet
         self.next_redraw = 0.0
         self.filters = {kind: ControlFilter() for kind in _DELTAS}
+        self.tool_output = ""  # the tail of the running tool's streamed output, sanitized
+        self.tool_filter = ControlFilter()
         self.thread = threading.Thread(target=self._run, name="ossa-display", daemon=True)
         self.thread.start()
 
@@ -201,12 +209,15 @@ class _Display:
                 self.next_redraw = 0.0
             self.answer.feed(self.filters[FinalDelta].feed(item.text))
             self.dirty = True
+        elif isinstance(item, ToolOutputDelta):
+            self._tool_output(item.recipient, self.tool_filter.feed(item.text))
         elif isinstance(item, Event):
             self._end_text()
             self._stop_live()
             if shown := _block(item):
                 self.console.print(*shown)
             if isinstance(item, ToolCallStarted):
+                self.tool_output, self.tool_filter = "", ControlFilter()
                 self._spin(f"running {strip_controls(item.recipient)}")
             elif isinstance(item, ToolCallFinished | Notice):
                 self._spin("thinking")
@@ -224,6 +235,18 @@ class _Display:
         self.dirty = False
         cost = time.monotonic() - start
         self.next_redraw = start + max(1 / REFRESH_PER_SECOND, cost / MAX_REDRAW_SHARE)
+
+    def _tool_output(self, recipient: str, text: str) -> None:
+        """Show the last lines of a running tool's output above its spinner (interactive only:
+        elsewhere the tool's panel shows the output once, when the call ends)."""
+        if not self.interactive or not text:
+            return
+        lines = (self.tool_output + text).splitlines(keepends=True)[-LIVE_OUTPUT_LINES:]
+        self.tool_output = "".join(lines)[-LIVE_OUTPUT_LINES * 200 :]
+        if self.spinner is None:
+            self._spin(f"running {strip_controls(recipient)}")
+        output = Text(self.tool_output.rstrip("\n"), style="dim", no_wrap=True, overflow="ellipsis")
+        self._show_live(Group(output, self.spinner))
 
     def _spin(self, label: str) -> None:
         if not self.interactive:
@@ -300,6 +323,8 @@ def _merged(items: list[object]) -> list[object]:
         last = merged[-1] if merged else None
         if isinstance(item, _DELTAS) and type(last) is type(item):
             merged[-1] = type(item)(text=last.text + item.text)  # type: ignore[union-attr]
+        elif isinstance(item, ToolOutputDelta) and isinstance(last, ToolOutputDelta):
+            merged[-1] = dataclasses.replace(last, text=last.text + item.text)
         else:
             merged.append(item)
     return merged

@@ -18,12 +18,15 @@ Two kinds of process, so that the code a cell runs never holds the host's channe
 
 A frame, in both directions, is an 8-byte header (JSON length, blob length), a JSON object and
 an optional raw blob (a file's contents). Every reader refuses a frame over its limits before
-buffering it, and anything that is not a JSON object is a protocol error, never a crash.
+buffering it, and anything that is not a JSON object is a protocol error, never a crash. A run
+request with ``stream`` set is answered by progress frames (its id and ``progress``: output
+text, coalesced and capped) while the cell runs, then by its reply as without them.
 """
 
 from __future__ import annotations
 
 import ast
+import codecs
 import contextlib
 import ctypes
 import errno
@@ -45,6 +48,9 @@ NOBODY = 65534
 MAX_REQUEST = 8 << 20  # bytes of JSON in one request: the code of a cell, encoded
 READ_SIZE = 1 << 20
 INTERRUPT_GRACE = 2.0  # seconds an interrupted call gets to stop before the worker is killed
+PROGRESS_SECONDS = 0.1  # a running cell's output goes to the host at most this often...
+PROGRESS_BYTES = 8192  # ...unless this much has gathered
+PROGRESS_FRAMES = 4096  # progress frames relayed for one call, at most (forged ones included)
 LATE_REPLIES = 4  # late replies dropped in one call before the worker counts as forging
 SWEEP_PASSES = 100
 IDLE_SWEEP = 0.5  # seconds after a reply, if no call came, to kill what the last call left  # rounds of killing strays before giving up and restarting the worker
@@ -151,10 +157,17 @@ class Output:
     The thread reads only while it holds the lock, and `collect` drains what is left under the
     same lock, so no byte can be read but not yet stored when a call's output is handed back
     (and no signalling pipe exists that a cell could fill with false wake-ups).
+
+    While a cell runs, the thread also sends what it read to the supervisor as progress frames
+    (the call's id, ``progress``: the text), at most every PROGRESS_SECONDS unless
+    PROGRESS_BYTES gathered, and no more than the output cap in all; the final reply stays the
+    call's authoritative output. Frames go out under the lock, and `collect` ends the streaming
+    under it, so every progress frame precedes the reply.
     """
 
-    def __init__(self, half: int) -> None:
+    def __init__(self, half: int, replies: int) -> None:
         self.half = half
+        self.replies = replies
         self.pipes = {}
         for fd in (1, 2):
             read_end, write_end = os.pipe()
@@ -166,19 +179,29 @@ class Output:
         self.reset()
         threading.Thread(target=self.pump, daemon=True).start()
 
-    def reset(self) -> None:
+    def reset(self, request_id: object = None) -> None:
+        """Start a call's capture; its output streams as progress if `request_id` is given."""
         with self.lock:
             self.captures = {1: Capture(self.half), 2: Capture(self.half)}
+            self.streaming = request_id
+            self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in (1, 2)}
+            self.pending = ""
+            self.budget = 2 * self.half  # bytes of text a call may stream
+            self.last_sent = 0.0
 
     def pump(self) -> None:
         poller = select.poll()
         for fd in self.pipes:
             poller.register(fd, select.POLLIN)
         while True:
-            poller.poll()
+            wait = None
+            if self.pending:
+                wait = max(0, int((self.last_sent + PROGRESS_SECONDS - time.monotonic()) * 1000))
+            poller.poll(wait)
             with self.lock:
                 for fd in self.drain():
                     poller.unregister(fd)  # every writer closed it (the cell closed fd 1 or 2)
+                self.send_progress()
 
     def drain(self) -> list[int]:
         """Store what the pipes hold now, up to 4 MB each; return the pipes at their end."""
@@ -193,7 +216,22 @@ class Output:
                     ended.append(fd)
                     break
                 self.captures[stream].add(data)
+                if self.streaming is not None and self.budget > 0:
+                    data = data[: self.budget]
+                    self.budget -= len(data)
+                    self.pending += self.decoders[stream].decode(data)
         return ended
+
+    def send_progress(self) -> None:
+        """Send the gathered text if it is due (called with the lock held)."""
+        now = time.monotonic()
+        if not self.pending or (
+            len(self.pending) < PROGRESS_BYTES and now < self.last_sent + PROGRESS_SECONDS
+        ):
+            return
+        text, self.pending, self.last_sent = self.pending, "", now
+        with contextlib.suppress(OSError):  # the supervisor went away: the worker ends anyway
+            write_all(self.replies, pack({"id": self.streaming, "progress": text}))
 
     def collect(self) -> tuple[str, str, bool]:
         """Everything written so far to the two streams (as the capture keeps it)."""
@@ -204,6 +242,7 @@ class Output:
             self.drain()
             out, err = self.captures[1], self.captures[2]
             self.captures = {1: Capture(self.half), 2: Capture(self.half)}
+            self.streaming, self.pending = None, ""  # the reply carries the rest
         return out.text(), err.text(), bool(out.dropped or err.dropped)
 
 
@@ -316,10 +355,11 @@ def describe(exc: OSError) -> str:
 
 def serve(requests: int, replies: int, half: int, max_file: int) -> None:
     """The worker: answer framed requests from the supervisor until it closes the pipe."""
-    output = Output(half)
-    # Line-buffered so prints interleave with subprocess output; they live as long as the kernel.
+    output = Output(half, replies)
+    # Line-buffered so prints interleave with subprocess output and stream as they come; they
+    # live as long as the kernel.
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     kernel = Kernel(half)
     signal.signal(signal.SIGINT, kernel.on_interrupt)
     frames = Frames(MAX_REQUEST, max_file)
@@ -342,7 +382,7 @@ def answer(kernel: Kernel, output: Output, request: dict, blob: bytes, max_file:
     reply: dict = {"id": request.get("id")}
     op = request.get("op")
     if op == "run":
-        output.reset()
+        output.reset(request.get("id") if request.get("stream") is True else None)
         result, error = kernel.run(str(request.get("code", "")))
         stdout, stderr, truncated = output.collect()
         result, error = cap(result, kernel.half), cap(error, kernel.half)
@@ -421,6 +461,8 @@ class Call:
         self.op = op
         self.deadline = time.monotonic() + timeout
         self.oom_kills = oom_kills
+        self.streamed = 0  # characters of progress relayed to the host
+        self.progress_frames = 0
         self.stopping: str | None = None  # "timed_out" or "interrupted" once SIGINT was sent
 
 
@@ -550,7 +592,8 @@ class Supervisor:
         self.sweep()
         self.call = Call(request_id, op, timeout, self.oom_kills())
         self.late = 0
-        forward = {key: request[key] for key in ("id", "op", "code", "path") if key in request}
+        keys = ("id", "op", "code", "path", "stream")
+        forward = {key: request[key] for key in keys if key in request}
         self.worker.outbox += [memoryview(pack(forward, len(blob))), memoryview(blob)]
         self.flush_worker()
 
@@ -591,6 +634,13 @@ class Supervisor:
         (it runs in the worker); the worker's real reply then comes late, and is dropped. Any
         other frame, or a flood of late ones, is a forgery: the worker is replaced."""
         call, reply_id = self.call, reply.get("id")
+        if call is not None and reply_id == call.id and "progress" in reply:
+            text = reply["progress"]
+            if call.op != "run" or blob or len(reply) != 2 or not isinstance(text, str):
+                self.violation()
+            else:
+                self.relay_progress(call, text)
+            return
         fields = checked(call.op, reply, blob) if call and reply_id == call.id else None
         if fields is not None:
             self.finish(fields, blob)
@@ -598,6 +648,17 @@ class Supervisor:
             self.late += 1
         else:
             self.violation()
+
+    def relay_progress(self, call: Call, text: str) -> None:
+        """Pass on a running cell's output, within the call's output cap and a frame count.
+        A cell can write these too (it can print anyway), so what is over a bound, or comes
+        once the call is being stopped, is dropped: the final reply is what the call answers."""
+        room = 2 * self.half - call.streamed
+        if call.stopping or room <= 0 or call.progress_frames >= PROGRESS_FRAMES:
+            return
+        call.progress_frames += 1
+        call.streamed += min(len(text), room)
+        self.send_host({"id": call.id, "progress": text[:room]})
 
     def violation(self) -> None:
         """The worker sent what no honest worker sends (a forgery by the cell): replace it."""

@@ -16,6 +16,7 @@ import json
 import posixpath
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,8 +126,18 @@ class Session:
     def container_id(self) -> str | None:
         return self._container.id if self._container is not None else None
 
-    def run(self, code: str, timeout: float | None = None) -> Result:
-        """Run `code` in the session's namespace; stops it after `timeout` (default the limit's)."""
+    def run(
+        self,
+        code: str,
+        timeout: float | None = None,
+        on_output: Callable[[str], None] | None = None,
+    ) -> Result:
+        """Run `code` in the session's namespace; stops it after `timeout` (default the limit's).
+
+        `on_output`, if given, is called on this thread with the cell's stdout and stderr text
+        as it is produced (coalesced, at most `max_output` characters in all); the Result
+        still holds the call's whole output, capped as without it.
+        """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         timeout = self.limits.timeout if timeout is None else timeout
@@ -136,7 +147,10 @@ class Session:
                 f"(the limit is {MAX_REQUEST >> 20} MiB of JSON)."
             )
         started = time.monotonic()
-        reply, _blob = self._call({"op": "run", "code": code}, b"", timeout)
+        request: dict[str, Any] = {"op": "run", "code": code}
+        if on_output is not None:
+            request["stream"] = True
+        reply, _blob = self._call(request, b"", timeout, on_output)
         result = self._result(reply, timeout)
         result.duration_s = round(time.monotonic() - started, 4)
         return result
@@ -200,7 +214,13 @@ class Session:
 
     # -- one call ---------------------------------------------------------------------------
 
-    def _call(self, request: dict, blob: bytes, timeout: float) -> tuple[dict, bytes]:
+    def _call(
+        self,
+        request: dict,
+        blob: bytes,
+        timeout: float,
+        on_output: Callable[[str], None] | None = None,
+    ) -> tuple[dict, bytes]:
         """Send `request` and return the supervisor's reply, all within the call's deadline.
 
         When the container itself fails (stops answering, dies, breaks the protocol) it is
@@ -215,7 +235,8 @@ class Session:
             replaced = self._channel is None
             if replaced:
                 self._recover()
-            reply, data = self._exchange(request, blob, timeout, time.monotonic() + bound)
+            deadline = time.monotonic() + bound
+            reply, data = self._exchange(request, blob, timeout, deadline, on_output)
             if "sandbox" in reply:
                 self._recover()
             reply["restarted"] = replaced or "sandbox" in reply or reply.get("restarted") is True
@@ -228,7 +249,12 @@ class Session:
             self._lock.release()
 
     def _exchange(
-        self, request: dict, blob: bytes, timeout: float, deadline: float
+        self,
+        request: dict,
+        blob: bytes,
+        timeout: float,
+        deadline: float,
+        on_output: Callable[[str], None] | None,
     ) -> tuple[dict, bytes]:
         channel = self._channel
         request_id = next(self._ids)
@@ -242,34 +268,52 @@ class Session:
                 sent = True
             if self._interrupt_wanted:
                 self.interrupt()
-            reply, data = channel.receive(deadline)
-            if reply.get("id") != request_id:
-                raise ChannelError(f"the sandbox answered request {reply.get('id')!r} out of turn")
-            return reply, data
-        except KeyboardInterrupt:
-            self._stop_after_ctrl_c(request_id, sent)
-            raise
+            return self._reply(channel, request_id, deadline, on_output)
         except ChannelTimeout:
             return {"sandbox": "unresponsive"}, b""
         except ChannelError:
             if self._closing:
                 raise SandboxError("the session was closed during the call") from None
             return {"sandbox": "died", "oom_killed": self._container_oom()}, b""
+        except BaseException:  # Ctrl-C in this thread, or raised by on_output
+            self._stop_mid_call(request_id, sent)
+            raise
         finally:
             self._current = None
 
-    def _stop_after_ctrl_c(self, request_id: int, sent: bool) -> None:
-        """Ctrl-C reached this thread mid-call: stop the cell so the next call starts clean; if
-        that cannot be confirmed in time, the next call replaces the container."""
+    def _reply(
+        self,
+        channel: Channel,
+        request_id: int,
+        deadline: float,
+        on_output: Callable[[str], None] | None,
+    ) -> tuple[dict, bytes]:
+        """The reply to `request_id`, passing the progress frames before it to `on_output`
+        (up to the output cap in all: the supervisor bounds them too, but trusts no one)."""
+        room = self.limits.max_output
+        while True:
+            reply, data = channel.receive(deadline)
+            if reply.get("id") != request_id:
+                raise ChannelError(f"the sandbox answered request {reply.get('id')!r} out of turn")
+            if "progress" not in reply:
+                return reply, data
+            text = reply["progress"]
+            if on_output is not None and isinstance(text, str) and room > 0 and not data:
+                text = text[:room].encode("utf-8", "backslashreplace").decode()
+                room -= len(text)
+                on_output(text)
+
+    def _stop_mid_call(self, request_id: int, sent: bool) -> None:
+        """Ctrl-C (or on_output raising) ended the call on this thread: stop the cell so the next
+        call starts clean; if that cannot be confirmed in time, the next call replaces the
+        container."""
         try:
             if not sent:
                 raise ChannelError("the request was cut off")
             with self._send_lock:
                 deadline = time.monotonic() + INTERRUPT_GRACE + SUPERVISOR_SLACK
                 self._channel.send({"id": request_id, "op": "interrupt"}, b"", deadline)
-            reply, _data = self._channel.receive(deadline)
-            if reply.get("id") != request_id:
-                raise ChannelError("out of turn")
+            self._reply(self._channel, request_id, deadline, None)
         except (ChannelError, KeyboardInterrupt):
             self._channel.close()
             self._channel = None

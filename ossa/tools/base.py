@@ -9,6 +9,7 @@ exception reach the agent: failures become tool messages the model can read.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Protocol
 
 from ossa.harmony import Author, Message, Role, TextContent, ToolNamespaceConfig
@@ -33,6 +34,12 @@ class Tool(ABC):
     @abstractmethod
     def call(self, message: Message) -> list[Message]:
         """Answer an assistant message addressed to this namespace (never raises)."""
+
+    def call_streaming(self, message: Message, progress: Callable[[str], None]) -> list[Message]:
+        """:meth:`call`, reporting output to ``progress`` while the call runs (the python
+        tool streams a cell's prints). The default reports nothing, so every tool has it;
+        the returned messages stay the whole answer, whatever was reported."""
+        return self.call(message)
 
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release what the tool holds (browser cache, sandbox session, server processes)."""

@@ -10,6 +10,7 @@ and memory kills). Missing Docker or a dead sandbox becomes a message, never an 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from ossa.harmony import Message, ToolNamespaceConfig
@@ -45,13 +46,20 @@ class PythonTool(Tool):
         return config
 
     def call(self, message: Message) -> list[Message]:
+        return self._run(message, None)
+
+    def call_streaming(self, message: Message, progress: Callable[[str], None]) -> list[Message]:
+        """Run the cell, passing what it prints to ``progress`` as it prints it."""
+        return self._run(message, progress)
+
+    def _run(self, message: Message, progress: Callable[[str], None] | None) -> list[Message]:
         code = message_text(message)
         if not code.strip():
             return [self.reply(message, "No code received: send Python code as the message text.")]
         try:
             if self._session is None:
                 self._session = open_session(**self.sandbox_options)
-            result = self._session.run(code)
+            result = self._session.run(code, on_output=progress)
         except SandboxUnavailable as exc:
             return [self.reply(message, f"The python tool is unavailable: {exc}")]
         except SandboxError as exc:

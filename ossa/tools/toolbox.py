@@ -57,8 +57,13 @@ class Toolbox:
         """A fresh filter for one answer: every tool's, in order (none: the text unchanged)."""
         return AnswerFilters([f for t in self.tools.values() if (f := t.answer_filter())])
 
-    def call(self, message: Message) -> list[Message]:
-        """The tool messages answering ``message``; failures are tool messages too."""
+    def call(
+        self, message: Message, progress: Callable[[str], None] | None = None
+    ) -> list[Message]:
+        """The tool messages answering ``message``; failures are tool messages too.
+
+        With ``progress``, the tool reports output while it runs (:meth:`Tool.call_streaming`).
+        """
         recipient = (message.recipient or "").strip()
         target, routed = self._route(recipient)
         if target is None:
@@ -68,7 +73,9 @@ class Toolbox:
         if routed != message.recipient:
             message = message.with_recipient(routed)
         try:
-            return target.call(message)
+            if progress is None:
+                return target.call(message)
+            return target.call_streaming(message, progress)
         except Exception as exc:  # a tool broke its contract; the model still gets an answer
             log.exception("tool %r raised", target.name)
             return [target.reply(message, f"Error: the {target.name} tool failed: {exc!r}")]
