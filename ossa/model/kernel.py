@@ -1,11 +1,13 @@
-"""C kernels for decoding one token on x86-64 CPUs with AVX2: routed MXFP4 experts, bf16 GEMV.
+"""C kernels for x86-64 CPUs with AVX2: MXFP4 experts and bf16 GEMV to decode, MXFP4 tiles to prefill.
 
 Decoding reads every weight once, so it should run at memory bandwidth. In torch it does not:
 dequantizing an expert writes and reads ~8 bytes per weight, and a bf16 `F.linear` GEMV plus
 its casts reaches ~60% of bandwidth. `moe` runs a token's routed experts (mlp1, SwiGLU, mlp2,
 biases, weighting) from the packed bytes in one call; `linear` is a bf16-weight, fp32-activation
-GEMV. Both split rows over torch's thread count with OpenMP (torch's own runtime: the library
-is loaded into a process that already has it).
+GEMV. For prefill, `dequantize_into` turns a tile of an expert's packed rows into fp32 in a
+reused buffer that torch's GEMM reads while it is still in cache. All split rows over torch's
+thread count with OpenMP (torch's own runtime: the library is loaded into a process that
+already has it).
 
 The C lives in `csrc/` (package data). It is compiled on first use with `$CC` (else cc or gcc)
 into the user cache, under a name hashed from the sources, compiler and flags, so an edited
@@ -40,6 +42,7 @@ _P, _I64 = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
+    "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
 }
 
 
@@ -249,5 +252,24 @@ def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -
         rows,
         cols,
         torch.get_num_threads(),
+    )
+    return out
+
+
+def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """MXFP4 rows (blocks `[R, G, 16]`, scales `[R, G]`) into fp32 `out` `[R, 32G]`, exactly:
+    prefill dequantizes experts tile by tile into one reused cache-sized buffer."""
+    rows, groups = scales.shape
+    if (
+        blocks.shape != (rows, groups, 16)
+        or blocks.dtype != torch.uint8
+        or scales.dtype != torch.uint8
+    ):
+        raise ValueError("blocks must be uint8 [R, G, 16] and scales uint8 [R, G]")
+    if out.dtype != torch.float32 or out.shape != (rows, 32 * groups):
+        raise ValueError(f"out must be fp32 [{rows}, {32 * groups}]")
+    _check_cpu(blocks, scales, out)
+    _library().mxfp4_to_f32(
+        blocks.data_ptr(), scales.data_ptr(), rows, groups, out.data_ptr(), torch.get_num_threads()
     )
     return out

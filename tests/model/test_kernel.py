@@ -63,6 +63,27 @@ def test_linear_matches_float64(rows):
     assert torch.allclose(kernel.linear(x, w).double(), expected - bias.double(), atol=1e-4)
 
 
+def test_dequantize_into_is_exact():
+    gen = torch.Generator().manual_seed(2)
+    blocks, scales, _ = random_experts(gen, 1, 40, 96)
+    scales[0, 0] = torch.tensor([0, 1, 254], dtype=torch.uint8)  # extreme scales too
+    out = torch.empty(40, 96)
+    got = kernel.dequantize_into(blocks[0], scales[0], out)
+    assert got is out and torch.equal(got, mxfp4.dequantize(blocks[0], scales[0]).float())
+    with pytest.raises(ValueError):
+        kernel.dequantize_into(blocks[0], scales[0], torch.empty(40, 64))
+
+
+def test_engine_prefills_the_same_with_and_without_them(ring_checkpoint, monkeypatch):
+    """Several-token chunks take the tiled expert GEMMs with the kernels, torch without."""
+    prompt = random_tokens(40, seed=12)
+    tiled = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=16)
+    monkeypatch.setenv("OSSA_NO_KERNEL", "1")
+    plain = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=16)
+    got, expected = tiled.logits(prompt), plain.logits(prompt)
+    assert torch.allclose(got, expected, rtol=0, atol=1e-5 * expected.abs().max())
+
+
 def test_engine_decodes_the_same_with_and_without_them(ring_checkpoint, monkeypatch):
     prompt = random_tokens(20, seed=11)
     fused = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
