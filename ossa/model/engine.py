@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from ossa.model import kernel
-from ossa.model.cache import LayerCache, attention_mask
+from ossa.model.cache import LayerCache, QueryBlock, query_blocks
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import (
@@ -25,6 +25,8 @@ from ossa.model.layers import (
     rms_norm,
 )
 from ossa.model.stats import Generation, Stats
+
+QUERY_BLOCK = 128  # prefill queries attended together; each block sees only its own keys
 
 
 class ContextLengthError(ValueError):
@@ -123,19 +125,21 @@ class Model:
         positions = torch.arange(start, start + n, device=self.device)
         cos, sin = self.rotary.tables(positions, self.act_dtype)
         x = self.embedding[tokens].to(self.act_dtype)
-        masks: dict[bool, torch.Tensor | None] = {}
+        plans: dict[bool, list[QueryBlock]] = {}
         for block, c in zip(self.blocks, cache, strict=True):
             t = rms_norm(x, block.attn_norm)
             qkv = block.qkv(t)
             qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
             v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
             c.write(qk[:, hq:], v, start)
-            keys, values, key_pos = c.view()
-            if c.ring not in masks:  # every layer of a kind holds the same positions
-                needed = c.ring or n > 1
-                masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
+            if c.ring not in plans:  # every layer of a kind holds the same positions
+                plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK)
             q = torch.cat([qk[:, :hq], block.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
-            attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
+            parts = [
+                attend(q[:, b.rows], *c.span(b.first, b.last), b.mask, self.sm_scale)
+                for b in plans[c.ring]
+            ]
+            attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             x = x + block.out(attn.transpose(0, 1).reshape(n, hq * d))
             x = x + block.moe(rms_norm(x, block.mlp_norm))
         return rms_norm(x, self.norm)
