@@ -9,6 +9,10 @@ reused buffer that torch's GEMM reads while it is still in cache. All split rows
 thread count with OpenMP (torch's own runtime: the library is loaded into a process that
 already has it).
 
+Where the CPU reports AVX-512 (F, BW) the GEMV runs an AVX-512 variant, compiled into the same
+library with a function target attribute and chosen at each call; `OSSA_KERNEL_AVX2=1` forces
+the AVX2 code, so both paths can be tested on one machine.
+
 The C lives in `csrc/` (package data). It is compiled on first use with `$CC` (else cc or gcc)
 into the user cache, under a name hashed from the sources, compiler and flags, so an edited
 source is rebuilt and never mistaken for an old build. The compiler's output goes to the
@@ -36,6 +40,7 @@ import torch
 SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next to this module
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
+AVX2_ENV = "OSSA_KERNEL_AVX2"  # forces the AVX2 variants on a CPU that has AVX-512
 log = logging.getLogger(__name__)
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
@@ -43,6 +48,7 @@ _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
+    "bf16_gemv_avx512": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
 }
 
 
@@ -77,12 +83,26 @@ def _compiler() -> list[str] | None:
     return [found, *words[1:]] if found else None
 
 
-def _cpu_has_avx2() -> bool:
+def _cpu_flags() -> set[str]:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return " avx2" in flags and " fma" in flags
+        return set()
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def _cpu_has_avx2() -> bool:
+    return {"avx2", "fma"} <= _cpu_flags()
+
+
+_CPU_AVX512 = {"avx512f", "avx512bw"} <= _cpu_flags()
+
+
+def avx512() -> bool:
+    """Whether the AVX-512 variants run: the CPU reports AVX-512 F and BW, and
+    `OSSA_KERNEL_AVX2=1` (read at every call, to test both paths on one machine) is not set."""
+    return _CPU_AVX512 and os.environ.get(AVX2_ENV, "") in ("", "0")
 
 
 def _compile() -> _Build:
@@ -244,7 +264,9 @@ def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -
         raise ValueError(f"bias must be fp32 [{rows}]")
     _check_cpu(x, w, *([] if bias is None else [bias]))
     out = torch.empty(rows, dtype=torch.float32)
-    _library().bf16_gemv(
+    lib = _library()
+    gemv = lib.bf16_gemv_avx512 if avx512() else lib.bf16_gemv
+    gemv(
         w.data_ptr(),
         x.data_ptr(),
         None if bias is None else bias.data_ptr(),

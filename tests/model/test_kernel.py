@@ -63,6 +63,20 @@ def test_linear_matches_float64(rows):
     assert torch.allclose(kernel.linear(x, w).double(), expected - bias.double(), atol=1e-4)
 
 
+@pytest.mark.parametrize("cols", [48, 96])  # 48: the AVX-512 variant hands over to AVX2
+def test_both_instruction_sets_give_the_same_gemv(cols, monkeypatch):
+    gen = torch.Generator().manual_seed(cols)
+    w = torch.randn(37, cols, generator=gen).to(torch.bfloat16)
+    x = torch.randn(cols, generator=gen)
+    expected = F.linear(x.double(), w.double())
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", "1")
+    assert not kernel.avx512()
+    avx2 = kernel.linear(x, w)
+    monkeypatch.delenv("OSSA_KERNEL_AVX2")
+    for got in (avx2, kernel.linear(x, w)):
+        assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
 def test_dequantize_into_is_exact():
     gen = torch.Generator().manual_seed(2)
     blocks, scales, _ = random_experts(gen, 1, 40, 96)
