@@ -37,12 +37,19 @@ class Model:
     """Weights in inference form plus the forward pass over a KV cache."""
 
     def __init__(
-        self, ckpt: Checkpoint, *, device: torch.device, dtype: torch.dtype, expert_cache_bytes: int
+        self,
+        ckpt: Checkpoint,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        expert_cache_bytes: int,
+        kv_dtype: torch.dtype | None = None,
     ) -> None:
         cfg = self.config = ckpt.config
         self.device, self.dtype = device, dtype
         # activations: fp32 on CPU (bf16 GEMMs are slow there), the weight dtype on accelerators
         self.act_dtype = torch.float32 if device.type == "cpu" else dtype
+        self.kv_dtype = kv_dtype or self.act_dtype  # attention reads it back in act_dtype
         t = ckpt.tensors
 
         def dense(name: str) -> torch.Tensor:
@@ -110,7 +117,7 @@ class Model:
                 cfg.head_dim,
                 window=cfg.sliding_window if cfg.is_sliding(n) else None,
                 ring_slots=ring_slots,
-                dtype=self.act_dtype,
+                dtype=self.kv_dtype,
                 device=self.device,
             )
             for n in range(cfg.num_hidden_layers)

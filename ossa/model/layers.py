@@ -108,6 +108,7 @@ def attend(
     hq, n, _ = q.shape
     hkv, s, d = values.shape
     g = hq // hkv
+    keys, values = keys.to(q.dtype), values.to(q.dtype)  # a bf16 KV cache is read back in fp32
     scores = torch.matmul(q.reshape(hkv, g * n, -1), keys.transpose(1, 2)).mul_(scale)
     if mask is not None:
         scores.view(hkv, g, n, s).masked_fill_(~mask, float("-inf"))
