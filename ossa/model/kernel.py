@@ -9,7 +9,7 @@ reused buffer that torch's GEMM reads while it is still in cache. All split rows
 thread count with OpenMP (torch's own runtime: the library is loaded into a process that
 already has it).
 
-Where the CPU reports AVX-512 (F, BW) the GEMV runs an AVX-512 variant, compiled into the same
+Where the CPU reports AVX-512 (F, BW) the GEMV and `moe` run AVX-512 variants, compiled into the same
 library with a function target attribute and chosen at each call; `OSSA_KERNEL_AVX2=1` forces
 the AVX2 code, so both paths can be tested on one machine.
 
@@ -49,6 +49,23 @@ _SIGNATURES = {
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
     "bf16_gemv_avx512": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
+    "moe_avx512": [
+        _P,
+        _P,
+        _I64,
+        _I64,
+        _I64,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        ctypes.c_float,
+        ctypes.c_int,
+    ],
 }
 
 
@@ -233,7 +250,8 @@ def moe(
     if not 0 <= int(experts.min()) <= int(experts.max()) < e:
         raise ValueError("expert index out of range")
     out = torch.empty(hidden, dtype=torch.float32)
-    _library().moe(
+    lib = _library()
+    (lib.moe_avx512 if avx512() else lib.moe)(
         x.data_ptr(),
         out.data_ptr(),
         hidden,

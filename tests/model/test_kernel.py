@@ -23,7 +23,9 @@ def random_experts(gen: torch.Generator, experts: int, rows: int, cols: int) -> 
     return blocks, scales, torch.randn(experts, rows, generator=gen)
 
 
-def test_moe_matches_dequantized_experts():
+@pytest.mark.parametrize("avx2", ["1", "0"])  # forced AVX2, then AVX-512 where the CPU has it
+def test_moe_matches_dequantized_experts(avx2, monkeypatch):
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(0)
     hidden, inter, limit = 96, 64, 7.0
     mlp1 = random_experts(gen, 5, 2 * inter, hidden)
