@@ -117,14 +117,20 @@ def main() -> None:
             "CONTENDED: other processes shared the CPU (a shared machine); trust the ratios "
             "more than the absolute figures, and rerun on a quiet machine"
         )
-    print(f"{'':<22}{'ossa':>10}{'llama.cpp':>12}{'ossa/llama':>12}   ossa runs")
+    print(
+        f"{'':<22}{'ossa':>10}{'llama.cpp':>12}{'ratio':>8}{'run ratios':>12}   runs ossa / llama.cpp"
+    )
     for key, label in (("prefill_tps", f"prefill {prompt}"), ("decode_tps", f"decode {decode}")):
-        ours = statistics.median(r[key] for r in runs["ossa"])
-        theirs = statistics.median(r[key] for r in runs["llama.cpp"])
-        spread = ", ".join(f"{r[key]:.1f}" for r in runs["ossa"])
+        ours = [r[key] for r in runs["ossa"]]
+        theirs = [r[key] for r in runs["llama.cpp"]]
+        paired = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        each = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(ours, theirs, strict=True))
         print(
-            f"{label + ' tok/s':<22}{ours:>10.1f}{theirs:>12.1f}{ours / theirs:>11.2f}x   {spread}"
+            f"{label + ' tok/s':<22}{statistics.median(ours):>10.1f}"
+            f"{statistics.median(theirs):>12.1f}{ratio:>7.2f}x{paired:>11.2f}x   {each}"
         )
+    print("ratio: of the medians; run ratios: the median of each run's ossa / llama.cpp pair")
     rss = max(r["peak_rss"] for r in runs["ossa"]) / (1 << 30)
     print(
         f"ossa peak RSS {rss:.2f} GiB; C kernels {'used' if runs['ossa'][0]['kernel'] else 'off'}"
