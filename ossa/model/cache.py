@@ -3,11 +3,14 @@
 Slot 0 of every buffer is the attention sink: its key is the unit vector on an extra head
 dimension (queries carry `sink / scale` there) and its value is zero, so scaled-dot-product
 attention adds `exp(sink)` to the softmax denominator exactly as gpt-oss does. Each slot records
-the position it holds, and the attention mask is built from those positions, so a ring's slot
-order never matters. Keys are stored after rotary embedding.
+the position it holds. Attention reads a span of positions in order (`span`): queries go in
+blocks, each against only the keys it can see (`query_blocks`), with a mask built from positions.
+Keys are stored after rotary embedding.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -68,12 +71,24 @@ class LayerCache:
             )
         self.length = start + n
 
-    def view(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Keys `[kv_heads, S, head_dim+1]`, values `[kv_heads, S, head_dim]`, positions `[S]`."""
-        if self.ring:
-            return self.k, self.v, self.pos
-        end = self.length + 1
-        return self.k[:, :end], self.v[:, :end], self.pos[:end]
+    def span(self, first: int, last: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys `[kv_heads, S, head_dim+1]` and values `[kv_heads, S, head_dim]` of the sink and
+        positions first..last, in position order: only what a block of queries can see, so
+        attention never scores a whole ring to mask most of it away."""
+        if not self.ring:
+            if first:
+                raise ValueError("a full-attention layer's span starts at position 0")
+            return self.k[:, : last + 2], self.v[:, : last + 2]
+        if last - first + 1 > self.slots:
+            raise ValueError(f"the ring holds {self.slots} positions, not {first}..{last}")
+        a, b = first % self.slots + 1, last % self.slots + 1
+        pieces = [slice(0, 1), slice(a, b + 1)] if a <= b else [
+            slice(0, 1), slice(a, self.slots + 1), slice(1, b + 1)
+        ]  # fmt: skip
+        return (
+            torch.cat([self.k[:, p] for p in pieces], dim=1),
+            torch.cat([self.v[:, p] for p in pieces], dim=1),
+        )
 
     def can_rewind(self, length: int) -> bool:
         """Whether this cache still holds every key a query at position `length` needs."""
@@ -102,9 +117,36 @@ class LayerCache:
         self.pos = torch.cat([self.pos, self.pos.new_full((grow,), EMPTY)])
 
 
+@dataclass
+class QueryBlock:
+    """Queries `rows` of a chunk, the key positions first..last they can see (after the sink),
+    and their mask over those keys (None: every key is visible, as for one decoded token)."""
+
+    rows: slice
+    first: int
+    last: int
+    mask: torch.Tensor | None
+
+
+def query_blocks(start: int, n: int, window: int | None, size: int) -> list[QueryBlock]:
+    """A chunk's queries at positions start..start+n-1 in blocks of `size`, each with the span
+    of keys it attends: the sliding window's ~window + size keys, not the whole ring."""
+    blocks = []
+    for i in range(0, n, size):
+        j = min(i + size, n)
+        first = 0 if window is None else max(0, start + i - window + 1)
+        last = start + j - 1
+        mask = None
+        if j - i > 1:
+            key_pos = torch.cat([torch.tensor([-1]), torch.arange(first, last + 1)])
+            mask = attention_mask(torch.arange(start + i, start + j), key_pos, window)
+        blocks.append(QueryBlock(slice(i, j), first, last, mask))
+    return blocks
+
+
 def attention_mask(
     query_pos: torch.Tensor, key_pos: torch.Tensor, window: int | None
-) -> torch.Tensor | None:
+) -> torch.Tensor:
     """Boolean `[T, S]` (True = attend): causal, within the window, the sink always."""
     allowed = key_pos[None, :] <= query_pos[:, None]
     if window is not None:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from ossa.model import kernel
-from ossa.model.cache import LayerCache, attention_mask
+from ossa.model.cache import LayerCache, QueryBlock, query_blocks
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import (
@@ -26,6 +26,8 @@ from ossa.model.layers import (
 )
 from ossa.model.stats import Generation, Stats
 
+QUERY_BLOCK = 128  # prefill queries attended together; each block sees only its own keys
+
 
 class ContextLengthError(ValueError):
     """The prompt does not fit in the model's context."""
@@ -35,12 +37,19 @@ class Model:
     """Weights in inference form plus the forward pass over a KV cache."""
 
     def __init__(
-        self, ckpt: Checkpoint, *, device: torch.device, dtype: torch.dtype, expert_cache_bytes: int
+        self,
+        ckpt: Checkpoint,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        expert_cache_bytes: int,
+        kv_dtype: torch.dtype | None = None,
     ) -> None:
         cfg = self.config = ckpt.config
         self.device, self.dtype = device, dtype
         # activations: fp32 on CPU (bf16 GEMMs are slow there), the weight dtype on accelerators
         self.act_dtype = torch.float32 if device.type == "cpu" else dtype
+        self.kv_dtype = kv_dtype or self.act_dtype  # attention reads it back in act_dtype
         t = ckpt.tensors
 
         def dense(name: str) -> torch.Tensor:
@@ -108,7 +117,7 @@ class Model:
                 cfg.head_dim,
                 window=cfg.sliding_window if cfg.is_sliding(n) else None,
                 ring_slots=ring_slots,
-                dtype=self.act_dtype,
+                dtype=self.kv_dtype,
                 device=self.device,
             )
             for n in range(cfg.num_hidden_layers)
@@ -123,19 +132,21 @@ class Model:
         positions = torch.arange(start, start + n, device=self.device)
         cos, sin = self.rotary.tables(positions, self.act_dtype)
         x = self.embedding[tokens].to(self.act_dtype)
-        masks: dict[bool, torch.Tensor | None] = {}
+        plans: dict[bool, list[QueryBlock]] = {}
         for block, c in zip(self.blocks, cache, strict=True):
             t = rms_norm(x, block.attn_norm)
             qkv = block.qkv(t)
             qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
             v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
             c.write(qk[:, hq:], v, start)
-            keys, values, key_pos = c.view()
-            if c.ring not in masks:  # every layer of a kind holds the same positions
-                needed = c.ring or n > 1
-                masks[c.ring] = attention_mask(positions, key_pos, c.window) if needed else None
+            if c.ring not in plans:  # every layer of a kind holds the same positions
+                plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK)
             q = torch.cat([qk[:, :hq], block.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
-            attn = attend(q, keys, values, masks[c.ring], self.sm_scale)
+            parts = [
+                attend(q[:, b.rows], *c.span(b.first, b.last), b.mask, self.sm_scale)
+                for b in plans[c.ring]
+            ]
+            attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             x = x + block.out(attn.transpose(0, 1).reshape(n, hq * d))
             x = x + block.moe(rms_norm(x, block.mlp_norm))
         return rms_norm(x, self.norm)

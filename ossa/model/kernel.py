@@ -1,11 +1,17 @@
-"""C kernels for decoding one token on x86-64 CPUs with AVX2: routed MXFP4 experts, bf16 GEMV.
+"""C kernels for x86-64 CPUs with AVX2: MXFP4 experts and bf16 GEMV to decode, MXFP4 tiles to prefill.
 
 Decoding reads every weight once, so it should run at memory bandwidth. In torch it does not:
 dequantizing an expert writes and reads ~8 bytes per weight, and a bf16 `F.linear` GEMV plus
 its casts reaches ~60% of bandwidth. `moe` runs a token's routed experts (mlp1, SwiGLU, mlp2,
 biases, weighting) from the packed bytes in one call; `linear` is a bf16-weight, fp32-activation
-GEMV. Both split rows over torch's thread count with OpenMP (torch's own runtime: the library
-is loaded into a process that already has it).
+GEMV. For prefill, `dequantize_into` turns a tile of an expert's packed rows into fp32 in a
+reused buffer that torch's GEMM reads while it is still in cache. All split rows over torch's
+thread count with OpenMP (torch's own runtime: the library is loaded into a process that
+already has it).
+
+Where the CPU reports AVX-512 (F, BW) the GEMV and `moe` run AVX-512 variants, compiled into the same
+library with a function target attribute and chosen at each call; `OSSA_KERNEL_AVX2=1` forces
+the AVX2 code, so both paths can be tested on one machine.
 
 The C lives in `csrc/` (package data). It is compiled on first use with `$CC` (else cc or gcc)
 into the user cache, under a name hashed from the sources, compiler and flags, so an edited
@@ -34,12 +40,32 @@ import torch
 SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next to this module
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
+AVX2_ENV = "OSSA_KERNEL_AVX2"  # forces the AVX2 variants on a CPU that has AVX-512
 log = logging.getLogger(__name__)
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
+    "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
+    "bf16_gemv_avx512": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
+    "moe_avx512": [
+        _P,
+        _P,
+        _I64,
+        _I64,
+        _I64,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        ctypes.c_float,
+        ctypes.c_int,
+    ],
 }
 
 
@@ -74,12 +100,26 @@ def _compiler() -> list[str] | None:
     return [found, *words[1:]] if found else None
 
 
-def _cpu_has_avx2() -> bool:
+def _cpu_flags() -> set[str]:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return " avx2" in flags and " fma" in flags
+        return set()
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def _cpu_has_avx2() -> bool:
+    return {"avx2", "fma"} <= _cpu_flags()
+
+
+_CPU_AVX512 = {"avx512f", "avx512bw"} <= _cpu_flags()
+
+
+def avx512() -> bool:
+    """Whether the AVX-512 variants run: the CPU reports AVX-512 F and BW, and
+    `OSSA_KERNEL_AVX2=1` (read at every call, to test both paths on one machine) is not set."""
+    return _CPU_AVX512 and os.environ.get(AVX2_ENV, "") in ("", "0")
 
 
 def _compile() -> _Build:
@@ -210,7 +250,8 @@ def moe(
     if not 0 <= int(experts.min()) <= int(experts.max()) < e:
         raise ValueError("expert index out of range")
     out = torch.empty(hidden, dtype=torch.float32)
-    _library().moe(
+    lib = _library()
+    (lib.moe_avx512 if avx512() else lib.moe)(
         x.data_ptr(),
         out.data_ptr(),
         hidden,
@@ -241,7 +282,9 @@ def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -
         raise ValueError(f"bias must be fp32 [{rows}]")
     _check_cpu(x, w, *([] if bias is None else [bias]))
     out = torch.empty(rows, dtype=torch.float32)
-    _library().bf16_gemv(
+    lib = _library()
+    gemv = lib.bf16_gemv_avx512 if avx512() else lib.bf16_gemv
+    gemv(
         w.data_ptr(),
         x.data_ptr(),
         None if bias is None else bias.data_ptr(),
@@ -249,5 +292,24 @@ def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -
         rows,
         cols,
         torch.get_num_threads(),
+    )
+    return out
+
+
+def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """MXFP4 rows (blocks `[R, G, 16]`, scales `[R, G]`) into fp32 `out` `[R, 32G]`, exactly:
+    prefill dequantizes experts tile by tile into one reused cache-sized buffer."""
+    rows, groups = scales.shape
+    if (
+        blocks.shape != (rows, groups, 16)
+        or blocks.dtype != torch.uint8
+        or scales.dtype != torch.uint8
+    ):
+        raise ValueError("blocks must be uint8 [R, G, 16] and scales uint8 [R, G]")
+    if out.dtype != torch.float32 or out.shape != (rows, 32 * groups):
+        raise ValueError(f"out must be fp32 [{rows}, {32 * groups}]")
+    _check_cpu(blocks, scales, out)
+    _library().mxfp4_to_f32(
+        blocks.data_ptr(), scales.data_ptr(), rows, groups, out.data_ptr(), torch.get_num_threads()
     )
     return out

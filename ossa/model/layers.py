@@ -13,6 +13,7 @@ from ossa.model.config import Config, yarn_inv_freq
 
 GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (bandwidth-bound)
 UPCAST_CHUNK = 16384  # output rows upcast at a time, so no whole matrix is ever held in fp32
+TILE_BYTES = 2 << 20  # prefill's dequantized expert tile: written, then read at once from cache
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -97,21 +98,21 @@ def attend(
     mask: torch.Tensor | None,
     scale: float,
 ) -> torch.Tensor:
-    """Grouped-query attention: q `[Hq, T, D']`, keys `[Hkv, S, D']`, values `[Hkv, S, D]`.
+    """Grouped-query attention: q `[Hq, T, D']`, keys `[Hkv, S, D']`, values `[Hkv, S, D]`,
+    mask `[T, S]` (True = attend; the sink is always attended, so no row is all masked).
 
-    One query is done by hand: CPU scaled_dot_product_attention costs ~10x more at T=1.
+    Done by hand as batched matmuls, each key head against its group's queries: CPU
+    scaled_dot_product_attention with a mask takes its math path, ~10x slower at T=1 and with a
+    guarded softmax that costs as much as the matmuls for a chunk.
     """
     hq, n, _ = q.shape
     hkv, s, d = values.shape
-    if n > 1:
-        out = F.scaled_dot_product_attention(
-            q[None], keys[None], values[None], attn_mask=mask, scale=scale, enable_gqa=True
-        )
-        return out[0]
-    scores = torch.matmul(q.view(hkv, hq // hkv, -1), keys.transpose(1, 2)) * scale
+    g = hq // hkv
+    keys, values = keys.to(q.dtype), values.to(q.dtype)  # a bf16 KV cache is read back in fp32
+    scores = torch.matmul(q.reshape(hkv, g * n, -1), keys.transpose(1, 2)).mul_(scale)
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.matmul(scores.softmax(-1), values).view(hq, 1, d)
+        scores.view(hkv, g, n, s).masked_fill_(~mask, float("-inf"))
+    return torch.matmul(scores.softmax(-1), values).view(hq, n, d)
 
 
 def swiglu(h: torch.Tensor, limit: float, alpha: float = 1.702) -> torch.Tensor:
@@ -222,8 +223,10 @@ class Experts:
 
 
 class KernelExperts(Experts):
-    """Experts whose one-token step runs in the C kernel straight from the packed bytes
-    (nothing dequantized, nothing cached); several tokens go through torch as in `Experts`."""
+    """Experts computed from the packed bytes, nothing dequantized whole, nothing cached: a
+    one-token step runs in the C kernel; several tokens (grouped by expert as in `Experts`)
+    meet each expert's weights tile by tile, each tile dequantized by C into one reused
+    cache-sized fp32 buffer and fed to torch's fp32 GEMM."""
 
     def __call__(
         self, t: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor
@@ -233,6 +236,23 @@ class KernelExperts(Experts):
         mlp1 = (self.mlp1.blocks, self.mlp1.scales, self.mlp1.bias)
         mlp2 = (self.mlp2.blocks, self.mlp2.scales, self.mlp2.bias)
         return kernel.moe(t[0], chosen[0], weights[0], mlp1, mlp2, self.limit)[None]
+
+    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
+        h = self._tiled(self.mlp1, e, x).add_(self.mlp1.bias[e, :, None])
+        return self._tiled(self.mlp2, e, swiglu(h.T, self.limit)).T + self.mlp2.bias[e]
+
+    def _tiled(self, w: Packed, e: int, x: torch.Tensor) -> torch.Tensor:
+        """`(W_e @ x.T)` `[R, n]` for rows x `[n, C]`, a tile of W_e's rows at a time."""
+        _, rows, groups, _ = w.blocks.shape
+        cols = 32 * groups
+        tile = max(16, TILE_BYTES // (4 * cols) // 16 * 16)
+        buffer = torch.empty(min(tile, rows), cols)
+        out = torch.empty(rows, x.shape[0])
+        for r in range(0, rows, tile):
+            end = min(r + tile, rows)
+            part = kernel.dequantize_into(w.blocks[e, r:end], w.scales[e, r:end], buffer[: end - r])
+            torch.mm(part, x.T, out=out[r:end])
+        return out
 
 
 @dataclass

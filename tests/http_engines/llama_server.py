@@ -2,7 +2,7 @@
 
 - :func:`llama_cpp_dir` finds the build that ``scripts/build-llama-server.sh`` caches in
   ``~/.cache/ossa/llama.cpp-<version>`` (``OSSA_LLAMA_CPP`` names another).
-- :func:`tiny_gguf` writes a tiny random gpt-oss checkpoint with :mod:`ossa.model.synth` in
+- :func:`tiny_gguf` (and :func:`convert_to_gguf` for any checkpoint) writes a tiny random gpt-oss checkpoint with :mod:`ossa.model.synth` in
   the published Hugging Face layout (MXFP4 experts), adds the o200k_harmony tokenizer files
   llama.cpp's converter reads (``tokenizer.json`` generated from ossa's shipped tiktoken
   vocabulary with transformers' ``TikTokenConverter``, plus a ``tokenizer_config.json`` that
@@ -86,8 +86,13 @@ def tiny_gguf(workdir: Path, llama: Path, *, seed: int = 0) -> Path:
     from ossa.model import synth
 
     hf = synth.write_checkpoint(workdir / "hf", "tiny", layout="transformers", seed=seed)
+    return convert_to_gguf(hf, workdir / "tiny.gguf", llama)
+
+
+def convert_to_gguf(hf: Path, out: Path, llama: Path) -> Path:
+    """A checkpoint in the Hugging Face layout, tokenizer files added, converted to ``out`` by
+    llama.cpp's converter (MXFP4 experts stay MXFP4; the rest bf16)."""
     write_tokenizer_files(hf, json.loads((hf / "config.json").read_text())["vocab_size"])
-    out = workdir / "tiny.gguf"
     env = {**os.environ, "PYTHONPATH": str(llama / "src" / "gguf-py"), "NO_LOCAL_GGUF": ""}
     subprocess.run(
         [sys.executable, str(llama / "src" / "convert_hf_to_gguf.py"), str(hf),

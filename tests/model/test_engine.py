@@ -136,3 +136,21 @@ def test_devices_resolve_or_are_refused_in_one_line(tiny_original, monkeypatch):
     assert ossa.model.load(tiny_original, device="auto").model.device == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert ossa.model.resolve_device("auto") == "cuda"
+
+
+def test_a_bf16_kv_cache_is_half_the_size_and_close(ring_checkpoint):
+    """An option, not the default: rounding keys to bf16 moves these logits by ~0.1-1 (the
+    fp32 cache matches transformers to ~4e-6), though the top token mostly holds."""
+    tokens = random_tokens(40, seed=13)
+    exact = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
+    half = ossa.model.load(
+        ring_checkpoint, dtype=torch.float32, prefill_chunk=4, kv_dtype=torch.bfloat16
+    )
+    assert exact.model.new_cache(16)[0].k.dtype == torch.float32
+    assert half.model.new_cache(16)[0].k.dtype == torch.bfloat16
+    expected, got = exact.logits(tokens), half.logits(tokens)
+    assert (got.argmax(-1) == expected.argmax(-1)).float().mean() >= 0.9
+    assert (got - expected).abs().max() < 0.2 * expected.abs().max()
+    prompt = tokens[:20]
+    decoded = list(half.generate(prompt, max_tokens=6))  # the decode path reads bf16 too
+    assert len(decoded) == 6

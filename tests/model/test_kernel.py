@@ -23,7 +23,9 @@ def random_experts(gen: torch.Generator, experts: int, rows: int, cols: int) -> 
     return blocks, scales, torch.randn(experts, rows, generator=gen)
 
 
-def test_moe_matches_dequantized_experts():
+@pytest.mark.parametrize("avx2", ["1", "0"])  # forced AVX2, then AVX-512 where the CPU has it
+def test_moe_matches_dequantized_experts(avx2, monkeypatch):
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(0)
     hidden, inter, limit = 96, 64, 7.0
     mlp1 = random_experts(gen, 5, 2 * inter, hidden)
@@ -61,6 +63,41 @@ def test_linear_matches_float64(rows):
     got = kernel.linear(x, w, bias)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
     assert torch.allclose(kernel.linear(x, w).double(), expected - bias.double(), atol=1e-4)
+
+
+@pytest.mark.parametrize("cols", [48, 96])  # 48: the AVX-512 variant hands over to AVX2
+def test_both_instruction_sets_give_the_same_gemv(cols, monkeypatch):
+    gen = torch.Generator().manual_seed(cols)
+    w = torch.randn(37, cols, generator=gen).to(torch.bfloat16)
+    x = torch.randn(cols, generator=gen)
+    expected = F.linear(x.double(), w.double())
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", "1")
+    assert not kernel.avx512()
+    avx2 = kernel.linear(x, w)
+    monkeypatch.delenv("OSSA_KERNEL_AVX2")
+    for got in (avx2, kernel.linear(x, w)):
+        assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
+def test_dequantize_into_is_exact():
+    gen = torch.Generator().manual_seed(2)
+    blocks, scales, _ = random_experts(gen, 1, 40, 96)
+    scales[0, 0] = torch.tensor([0, 1, 254], dtype=torch.uint8)  # extreme scales too
+    out = torch.empty(40, 96)
+    got = kernel.dequantize_into(blocks[0], scales[0], out)
+    assert got is out and torch.equal(got, mxfp4.dequantize(blocks[0], scales[0]).float())
+    with pytest.raises(ValueError):
+        kernel.dequantize_into(blocks[0], scales[0], torch.empty(40, 64))
+
+
+def test_engine_prefills_the_same_with_and_without_them(ring_checkpoint, monkeypatch):
+    """Several-token chunks take the tiled expert GEMMs with the kernels, torch without."""
+    prompt = random_tokens(40, seed=12)
+    tiled = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=16)
+    monkeypatch.setenv("OSSA_NO_KERNEL", "1")
+    plain = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=16)
+    got, expected = tiled.logits(prompt), plain.logits(prompt)
+    assert torch.allclose(got, expected, rtol=0, atol=1e-5 * expected.abs().max())
 
 
 def test_engine_decodes_the_same_with_and_without_them(ring_checkpoint, monkeypatch):

@@ -71,33 +71,71 @@ static inline void mxfp4_dot2(const uint8_t *b, const uint8_t *s, const float *x
     out[1] = hsum(acc1);
 }
 
+/* The same for AVX-512 (chosen at run time): each nibble indexes a 16-float table of E2M1
+   values (vpermps), so x stays in element order; the scale is 2^(s-127). */
+static float unit_scale[256];
+
+__attribute__((constructor)) static void init_unit_scales(void) {
+    for (int s = 0; s < 256; s++) unit_scale[s] = ldexpf(1.0f, s - 127);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static inline __m512 group_dot512(const uint8_t *b,
+                                                                              const float *x) {
+    const __m512 e2m1 = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f,
+                                       -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    __m128i v = _mm_loadu_si128((const __m128i *)b);
+    __m128i lo = _mm_and_si128(v, nibble), hi = _mm_and_si128(_mm_srli_epi16(v, 4), nibble);
+    __m512 w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), e2m1);
+    __m512 w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), e2m1);
+    return _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(x)));
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void mxfp4_dot2_avx512(
+    const uint8_t *b, const uint8_t *s, const float *x, int64_t groups, float *out) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+        _mm_prefetch((const char *)(b + 16 * g + 4096), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 16 * (groups + g) + 4096), _MM_HINT_T0);
+        __m512 p0 = group_dot512(b + 16 * g, x + 32 * g);
+        __m512 p1 = group_dot512(b + 16 * (groups + g), x + 32 * g);
+        acc0 = _mm512_fmadd_ps(p0, _mm512_set1_ps(unit_scale[s[g]]), acc0);
+        acc1 = _mm512_fmadd_ps(p1, _mm512_set1_ps(unit_scale[s[groups + g]]), acc1);
+    }
+    out[0] = _mm512_reduce_add_ps(acc0);
+    out[1] = _mm512_reduce_add_ps(acc1);
+}
+
+typedef void (*dot2_fn)(const uint8_t *, const uint8_t *, const float *, int64_t, float *);
 /* A token's routed experts: out = sum_n weight[n] * (W2_e @ swiglu(W1_e @ x + b1_e) + b2_e),
    e = experts[n], for blocks/scales/biases of all of a layer's experts laid out as in the
-   checkpoint (mlp1 rows interleave gate and linear). One parallel region, two row loops. */
-void moe(const float *x, float *out, int64_t hidden, int64_t inter, int64_t k,
-         const int64_t *experts, const float *weights, const uint8_t *blocks1,
-         const uint8_t *scales1, const float *bias1, const uint8_t *blocks2,
-         const uint8_t *scales2, const float *bias2, float limit, int threads) {
+   checkpoint (mlp1 rows interleave gate and linear). One parallel region, two row loops.
+   `slotted`: dot2 wants x in mxfp4_slot order (the AVX2 code) rather than element order. */
+static void moe_with(dot2_fn dot2, int slotted, const float *x, float *out, int64_t hidden,
+                     int64_t inter, int64_t k, const int64_t *experts, const float *weights,
+                     const uint8_t *blocks1, const uint8_t *scales1, const float *bias1,
+                     const uint8_t *blocks2, const uint8_t *scales2, const float *bias2,
+                     float limit, int threads) {
     int64_t g1 = hidden / 32, g2 = inter / 32;
     float *xs = malloc(sizeof(float) * hidden);
     float *act = malloc(sizeof(float) * k * inter); /* per expert, in mxfp4_slot order */
     float *y = malloc(sizeof(float) * k * hidden);
-    for (int64_t i = 0; i < hidden; i++) xs[mxfp4_slot(i)] = x[i];
+    for (int64_t i = 0; i < hidden; i++) xs[slotted ? mxfp4_slot(i) : i] = x[i];
     #pragma omp parallel num_threads(threads)
     {
         #pragma omp for schedule(static)
         for (int64_t j = 0; j < k * inter; j++) { /* mlp1 rows 2i, 2i+1 -> activation i */
             int64_t n = j / inter, i = j % inter, row = experts[n] * 2 * inter + 2 * i;
             float h[2];
-            mxfp4_dot2(blocks1 + row * g1 * 16, scales1 + row * g1, xs, g1, h);
+            dot2(blocks1 + row * g1 * 16, scales1 + row * g1, xs, g1, h);
             float gate = fminf(h[0] + bias1[row], limit);
             float lin = fmaxf(fminf(h[1] + bias1[row + 1], limit), -limit);
-            act[n * inter + mxfp4_slot(i)] = gate / (1.0f + expf(-1.702f * gate)) * (lin + 1.0f);
+            act[n * inter + (slotted ? mxfp4_slot(i) : i)] = gate / (1.0f + expf(-1.702f * gate)) * (lin + 1.0f);
         }
         #pragma omp for schedule(static)
         for (int64_t j = 0; j < k * hidden; j += 2) { /* mlp2, two rows at a time */
             int64_t n = j / hidden, row = experts[n] * hidden + j % hidden;
-            mxfp4_dot2(blocks2 + row * g2 * 16, scales2 + row * g2, act + n * inter, g2, y + j);
+            dot2(blocks2 + row * g2 * 16, scales2 + row * g2, act + n * inter, g2, y + j);
             y[j] += bias2[row];
             y[j + 1] += bias2[row + 1];
         }
@@ -111,3 +149,16 @@ void moe(const float *x, float *out, int64_t hidden, int64_t inter, int64_t k,
     free(act);
     free(y);
 }
+
+#define MOE_ARGS                                                                               \
+    const float *x, float *out, int64_t hidden, int64_t inter, int64_t k,                      \
+        const int64_t *experts, const float *weights, const uint8_t *blocks1,                  \
+        const uint8_t *scales1, const float *bias1, const uint8_t *blocks2,                    \
+        const uint8_t *scales2, const float *bias2, float limit, int threads
+#define MOE_PASS                                                                               \
+    x, out, hidden, inter, k, experts, weights, blocks1, scales1, bias1, blocks2, scales2,     \
+        bias2, limit, threads
+
+void moe(MOE_ARGS) { moe_with(mxfp4_dot2, 1, MOE_PASS); }
+
+void moe_avx512(MOE_ARGS) { moe_with(mxfp4_dot2_avx512, 0, MOE_PASS); }

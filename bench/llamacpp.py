@@ -1,0 +1,141 @@
+"""ossa against llama.cpp on the same random gpt-oss checkpoint: prefill and decode ratios.
+
+    python3 bench/llamacpp.py [--shape medium|20b] [--runs 3] [--threads 2]
+
+The checkpoint is synthesized once (`ossa.model.synth`, Hugging Face layout, MXFP4 experts)
+and converted with llama.cpp's own `convert_hf_to_gguf.py` (experts stay MXFP4, the rest bf16),
+so both engines compute with the same weights. llama.cpp comes from
+`scripts/build-llama-server.sh` (its cache dir); `llama-bench` is built there on first use.
+
+medium: prefill 512 tokens, decode 64 after them. 20b (13 GB synthesized, slow): prefill 128,
+decode 32 after them. Runs alternate ossa / llama.cpp; the table shows medians. The machine this
+was written on is shared with other work: the load average before and after is printed, and
+figures taken under load (above `--quiet-load`) are flagged as contended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "http_engines"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from llama_server import convert_to_gguf  # noqa: E402
+from model import checkpoint, run_worker  # noqa: E402
+
+SHAPES = {  # name: (synth preset, prompt tokens, decoded tokens)
+    "medium": ("medium", 512, 64),
+    "20b": ("gpt-oss-20b", 128, 32),
+}
+
+
+def llama_cpp() -> Path:
+    """The cached llama.cpp build (built by the project's script if missing), with llama-bench."""
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-llama-server.sh")],
+        check=True, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    root = Path(done.stdout.strip().splitlines()[-1])
+    bench = root / "bin" / "llama-bench"
+    if not bench.is_file():
+        print("building llama-bench (a few minutes) ...", file=sys.stderr)
+        subprocess.run(
+            ["cmake", "--build", str(root / "build"), "--target", "llama-bench", "-j2"],
+            check=True, stdout=sys.stderr,
+        )  # fmt: skip
+        bench.write_bytes((root / "build" / "bin" / "llama-bench").read_bytes())
+        bench.chmod(0o755)
+    return root
+
+
+def gguf(llama: Path, hf: Path) -> Path:
+    out = hf.with_name(hf.name + ".gguf")
+    if not out.is_file():
+        print(f"converting {hf} with llama.cpp's converter ...", file=sys.stderr)
+        tmp = out.with_name(out.name + ".partial")
+        convert_to_gguf(hf, tmp, llama)
+        tmp.rename(out)
+    return out
+
+
+def llama_run(llama: Path, model: Path, threads: int, prompt: int, decode: int) -> dict:
+    """llama-bench's tokens/s: prefill of `prompt`, then decode of `decode` at depth `prompt`."""
+    tool = [str(llama / "bin" / "llama-bench"), "-m", str(model), "-t", str(threads), "-r", "1",
+            "-o", "json"]  # fmt: skip
+    figures = {}
+    for key, args in (
+        ("prefill_tps", ["-p", str(prompt), "-n", "0"]),
+        ("decode_tps", ["-p", "0", "-n", str(decode), "-d", str(prompt)]),
+    ):
+        done = subprocess.run([*tool, *args], check=True, capture_output=True, text=True)
+        figures[key] = json.loads(done.stdout)[0]["avg_ts"]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="medium")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ossa-bench")
+    parser.add_argument(
+        "--quiet-load", type=float, default=0.5, help="a load average above this is contention"
+    )
+    args = parser.parse_args()
+    preset, prompt, decode = SHAPES[args.shape]
+    llama = llama_cpp()
+    hf = checkpoint(args.cache, preset, fast=preset != "medium")
+    model = gguf(llama, hf)
+    worker_args = argparse.Namespace(
+        prompt=prompt, decode=decode, threads=args.threads, expert_cache_gib=0.5
+    )
+    load_before = os.getloadavg()
+    runs: dict[str, list[dict]] = {"ossa": [], "llama.cpp": []}
+    for _ in range(args.runs):
+        result = run_worker("ossa", hf, worker_args)
+        if result is None:
+            sys.exit("the ossa run failed")
+        runs["ossa"].append(result)
+        runs["llama.cpp"].append(llama_run(llama, model, args.threads, prompt, decode))
+    load_after = os.getloadavg()
+
+    print(
+        f"{args.shape} shape, {args.threads} threads, {args.runs} alternating runs, medians; "
+        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
+    if max(load_before[0], load_after[0]) > args.quiet_load:
+        print(
+            "CONTENDED: other processes shared the CPU (a shared machine); trust the ratios "
+            "more than the absolute figures, and rerun on a quiet machine"
+        )
+    print(
+        f"{'':<22}{'ossa':>10}{'llama.cpp':>12}{'ratio':>8}{'run ratios':>12}   runs ossa / llama.cpp"
+    )
+    for key, label in (("prefill_tps", f"prefill {prompt}"), ("decode_tps", f"decode {decode}")):
+        ours = [r[key] for r in runs["ossa"]]
+        theirs = [r[key] for r in runs["llama.cpp"]]
+        paired = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        each = ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(ours, theirs, strict=True))
+        print(
+            f"{label + ' tok/s':<22}{statistics.median(ours):>10.1f}"
+            f"{statistics.median(theirs):>12.1f}{ratio:>7.2f}x{paired:>11.2f}x   {each}"
+        )
+    print("ratio: of the medians; run ratios: the median of each run's ossa / llama.cpp pair")
+    rss = max(r["peak_rss"] for r in runs["ossa"]) / (1 << 30)
+    print(
+        f"ossa peak RSS {rss:.2f} GiB; C kernels {'used' if runs['ossa'][0]['kernel'] else 'off'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
