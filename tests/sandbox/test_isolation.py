@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -93,6 +94,7 @@ def test_two_sessions_see_neither_files_nor_processes_of_each_other(runtime) -> 
         )
         # A cell's processes live as long as its call, so the first session's sleeper is
         # looked for while that call is still running.
+        printed = threading.Event()  # the first cell's look has been printed
         busy = pool.submit(
             first.run,
             "import subprocess, time\n"
@@ -102,6 +104,7 @@ def test_two_sessions_see_neither_files_nor_processes_of_each_other(runtime) -> 
             "    time.sleep(0.05)  # until it has exec'd\n"
             f"{look}\n"
             f"print({seen})\ntime.sleep(60)",
+            on_output=lambda text: printed.set() if "True" in text else None,
         )
         container = docker.from_env().containers.get(first.container_id)
         for _ in range(300):
@@ -109,6 +112,7 @@ def test_two_sessions_see_neither_files_nor_processes_of_each_other(runtime) -> 
                 break
             time.sleep(0.1)
         assert second.run(look).result == "(False, False, False)"
+        assert printed.wait(60)  # interrupting earlier would stop the cell before its print
         assert first.interrupt()
         assert busy.result(timeout=60).stdout == "(True, True, True)\n"
         assert first.container_id != second.container_id
