@@ -142,7 +142,7 @@ class Agent:
         self._effort = settings.effort
         self.session = session
         self.encoding = load_harmony_encoding()
-        self._stop = self.encoding.stop_tokens_for_assistant_actions()
+        self._stop = frozenset(self.encoding.stop_tokens_for_assistant_actions())
         self._interrupted = threading.Event()
         self._start_date = start_date or date.today().isoformat()
         #: The steps of the last (or running) turn.
@@ -261,7 +261,7 @@ class Agent:
         if room <= 0:
             return Step(number, Outcome.TRUNCATED)
         turn.model_calls += 1
-        completion = _Completion(self.encoding, self._answer_filter(), room)
+        completion = _Completion(self.encoding, self._stop, self._answer_filter(), room)
         stopped = yield from self._stream(prompt, completion)
         turn.generated += len(completion.tokens)
         if stopped is not None:
@@ -482,10 +482,12 @@ class _Parsed:
 class _Completion:
     """Feeds one completion's tokens to the parser and turns them into events."""
 
-    def __init__(self, encoding, answer_filter: AnswerFilter, room: int) -> None:
+    def __init__(
+        self, encoding, stop: frozenset[int], answer_filter: AnswerFilter, room: int
+    ) -> None:
         self.parser = StreamableParser(encoding, Role.ASSISTANT, strict=False)
         self.filter = answer_filter
-        self.stop = frozenset(encoding.stop_tokens_for_assistant_actions())
+        self.stop = stop
         self.room = room  # the most tokens the engine may generate
         self.usage = Stats()  # the engine call's own, once it started
         self.tokens: list[int] = []  # as generated

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from ossa.agent import settings as settings_module
-from ossa.agent.engines import Engine, EngineError, open_engine
+from ossa.agent.engines import Engine, open_engine
 from ossa.agent.events import Event
 from ossa.agent.loop import Agent
 from ossa.agent.sessions import SessionStore
@@ -40,16 +40,10 @@ SESSION_SETTINGS = (
 
 def open_model(settings: Settings) -> Engine:
     """The engine for ``settings.model`` on ``settings.device``."""
-    try:
-        with stderr.status(f"loading {settings.model}…"):
-            return open_engine(
-                settings.model,
-                device=settings.device,
-                dtype=settings.dtype,
-                threads=settings.threads,
-            )
-    except EngineError as exc:
-        raise OssaError(str(exc)) from exc
+    with stderr.status(f"loading {settings.model}…"):  # an EngineError is an OssaError
+        return open_engine(
+            settings.model, device=settings.device, dtype=settings.dtype, threads=settings.threads
+        )
 
 
 def agent_tools(settings: Settings) -> Toolbox | None:
