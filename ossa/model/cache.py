@@ -42,34 +42,36 @@ class LayerCache:
     def slots(self) -> int:
         return self.pos.shape[0] - 1
 
+    def claim(self, start: int, n: int) -> None:
+        """Make room for positions start..start+n-1 (the next ones) and count them as held;
+        `write`, or a kernel that writes the slots itself, fills them."""
+        if start != self.length:
+            raise ValueError(f"cache holds {self.length} tokens, cannot write at {start}")
+        if self.ring and n > self.slots - self.window + 1:
+            raise ValueError("chunk too long for the sliding-window ring")
+        if not self.ring:
+            self._reserve(start + n)
+        self.length = start + n
+
+    def slot(self, position: int) -> int:
+        return position % self.slots + 1 if self.ring else position + 1
+
     def write(self, k: torch.Tensor, v: torch.Tensor, start: int) -> None:
         """Store k, v `[T, kv_heads, head_dim]` for positions start..start+T-1."""
         n = k.shape[0]
-        if start != self.length:
-            raise ValueError(f"cache holds {self.length} tokens, cannot write at {start}")
+        self.claim(start, n)
         d = k.shape[-1]
         if n == 1:  # decoding: plain indexing, no index tensors
-            if not self.ring:
-                self._reserve(start + 1)
-            slot = start % self.slots + 1 if self.ring else start + 1
+            slot = self.slot(start)
             self.k[:, slot, :d] = k[0]
             self.v[:, slot] = v[0]
             self.pos[slot] = start
-        elif self.ring:
-            if n > self.slots - self.window + 1:
-                raise ValueError("chunk too long for the sliding-window ring")
-            slots = torch.arange(start, start + n, device=self.pos.device) % self.slots + 1
-            self.k[:, slots, :d] = k.transpose(0, 1).to(self.k.dtype)
-            self.v[:, slots] = v.transpose(0, 1).to(self.v.dtype)
-            self.pos[slots] = torch.arange(start, start + n, device=self.pos.device)
-        else:
-            self._reserve(start + n)
-            self.k[:, start + 1 : start + n + 1, :d] = k.transpose(0, 1)
-            self.v[:, start + 1 : start + n + 1] = v.transpose(0, 1)
-            self.pos[start + 1 : start + n + 1] = torch.arange(
-                start, start + n, device=self.pos.device
-            )
-        self.length = start + n
+            return
+        positions = torch.arange(start, start + n, device=self.pos.device)
+        slots = positions % self.slots + 1 if self.ring else slice(start + 1, start + n + 1)
+        self.k[:, slots, :d] = k.transpose(0, 1).to(self.k.dtype)
+        self.v[:, slots] = v.transpose(0, 1).to(self.v.dtype)
+        self.pos[slots] = positions
 
     def span(self, first: int, last: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys `[kv_heads, S, head_dim+1]` and values `[kv_heads, S, head_dim]` of the sink and

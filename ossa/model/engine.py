@@ -13,15 +13,16 @@ from ossa.model.cache import LayerCache, QueryBlock, query_blocks
 from ossa.model.checkpoint import Checkpoint
 from ossa.model.config import Config
 from ossa.model.layers import (
+    Attention,
     Block,
     ExpertCache,
     Experts,
+    KernelAttention,
     KernelExperts,
     KernelLinear,
     Linear,
     Packed,
     Rotary,
-    attend,
     rms_norm,
 )
 from ossa.model.stats import Generation, Stats
@@ -79,6 +80,7 @@ class Model:
 
         self.expert_cache = ExpertCache(0 if kernels else expert_cache_bytes)
         experts_kind = KernelExperts if kernels else Experts
+        attention_kind = KernelAttention if kernels else Attention
         self.embedding = dense("embedding.weight")
         self.unembedding = proj("unembedding.weight")
         self.norm = norm("norm.scale")
@@ -93,13 +95,17 @@ class Model:
                 dtype=dtype,
                 cache=self.expert_cache,
             )
-            sink_q = (small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1)
             self.blocks.append(
                 Block(
                     attn_norm=norm(b + "attn.norm.scale"),
-                    qkv=proj(b + "attn.qkv.weight", b + "attn.qkv.bias"),
-                    sink_q=sink_q,
-                    out=proj(b + "attn.out.weight", b + "attn.out.bias"),
+                    attention=attention_kind(
+                        qkv=proj(b + "attn.qkv.weight", b + "attn.qkv.bias"),
+                        out=proj(b + "attn.out.weight", b + "attn.out.bias"),
+                        sink_q=(small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1),
+                        heads=cfg.num_attention_heads,
+                        kv_heads=cfg.num_key_value_heads,
+                        head_dim=cfg.head_dim,
+                    ),
                     mlp_norm=norm(b + "mlp.norm.scale"),
                     gate=proj(b + "mlp.gate.weight", b + "mlp.gate.bias"),
                     experts=experts,
@@ -107,7 +113,6 @@ class Model:
                 )
             )
         self.rotary = Rotary(cfg, device)
-        self.sm_scale = 1 / math.sqrt(cfg.head_dim)
 
     def new_cache(self, ring_slots: int) -> list[LayerCache]:
         cfg = self.config
@@ -126,28 +131,15 @@ class Model:
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, start: int, cache: list[LayerCache]) -> torch.Tensor:
         """Hidden states (after the final norm) `[T, hidden]` for tokens at start..start+T-1."""
-        cfg = self.config
         n = tokens.shape[0]
-        hq, hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         positions = torch.arange(start, start + n, device=self.device)
-        cos, sin = self.rotary.tables(positions, self.act_dtype)
+        rope = self.rotary.tables(positions, self.act_dtype)
         x = self.embedding[tokens].to(self.act_dtype)
         plans: dict[bool, list[QueryBlock]] = {}
         for block, c in zip(self.blocks, cache, strict=True):
-            t = rms_norm(x, block.attn_norm)
-            qkv = block.qkv(t)
-            qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), cos, sin)
-            v = qkv[:, (hq + hkv) * d :].view(n, hkv, d)
-            c.write(qk[:, hq:], v, start)
             if c.ring not in plans:  # every layer of a kind holds the same positions
                 plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK)
-            q = torch.cat([qk[:, :hq], block.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
-            parts = [
-                attend(q[:, b.rows], *c.span(b.first, b.last), b.mask, self.sm_scale)
-                for b in plans[c.ring]
-            ]
-            attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            x = x + block.out(attn.transpose(0, 1).reshape(n, hq * d))
+            x = x + block.attention(rms_norm(x, block.attn_norm), rope, c, start, plans[c.ring])
             x = x + block.moe(rms_norm(x, block.mlp_norm))
         return rms_norm(x, self.norm)
 

@@ -37,6 +37,8 @@ from pathlib import Path
 import platformdirs
 import torch
 
+from ossa.model.cache import LayerCache
+
 SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next to this module
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
@@ -48,6 +50,20 @@ _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
+    "attend_token": [
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        ctypes.c_int,
+        *[_I64] * 7,
+        ctypes.c_float,
+        _P,
+        ctypes.c_int,
+    ],
     "bf16_gemv_avx512": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "moe_avx512": [
         _P,
@@ -311,5 +327,62 @@ def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tenso
     _check_cpu(blocks, scales, out)
     _library().mxfp4_to_f32(
         blocks.data_ptr(), scales.data_ptr(), rows, groups, out.data_ptr(), torch.get_num_threads()
+    )
+    return out
+
+
+def attend_token(
+    qkv: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    sink_q: torch.Tensor,
+    cache: LayerCache,
+    position: int,
+    heads: int,
+    scale: float,
+) -> torch.Tensor:
+    """One decoded token's attention, fp32 `[heads * D]`: its key and value (rotary applied to
+    the key and the queries) written into `cache` at `position`, then each query head over the
+    sink and every key the token sees.
+
+    qkv: fp32 `[(heads + 2 * kv_heads) * D]`; cos, sin: fp32 `[D / 2]`; sink_q: fp32 `[heads]`
+    (the sinks times sqrt(D), as the torch path's extra query dimension). The cache's
+    keys/values may be fp32 or bf16.
+    """
+    kv_heads, _, d = cache.v.shape
+    if qkv.dtype != torch.float32 or qkv.numel() != (heads + 2 * kv_heads) * d:
+        raise ValueError(f"qkv must be fp32 [{(heads + 2 * kv_heads) * d}]")
+    if any(
+        t.dtype != torch.float32 or t.numel() != n
+        for t, n in ((cos, d // 2), (sin, d // 2), (sink_q, heads))
+    ):
+        raise ValueError(f"cos and sin must be fp32 [{d // 2}], sink_q fp32 [{heads}]")
+    if cache.k.dtype not in (torch.float32, torch.bfloat16) or cache.v.dtype != cache.k.dtype:
+        raise ValueError("the cache must hold fp32 or bf16 keys and values")
+    if d % 8 or heads % kv_heads:
+        raise ValueError("head_dim must be a multiple of 8 and heads of kv_heads")
+    cache.claim(position, 1)
+    _check_cpu(qkv, cos, sin, sink_q, cache.k, cache.v, cache.pos)
+    first = 0 if cache.window is None else max(0, position - cache.window + 1)
+    out = torch.empty(heads * d, dtype=torch.float32)
+    _library().attend_token(
+        qkv.data_ptr(),
+        cos.data_ptr(),
+        sin.data_ptr(),
+        sink_q.data_ptr(),
+        cache.k.data_ptr(),
+        cache.v.data_ptr(),
+        cache.pos.data_ptr(),
+        cache.k.dtype == torch.bfloat16,
+        cache.k.shape[1],
+        cache.slots if cache.ring else 0,
+        position,
+        first,
+        heads,
+        kv_heads,
+        d,
+        scale,
+        out.data_ptr(),
+        torch.get_num_threads(),
     )
     return out

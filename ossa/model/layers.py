@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ossa.model import kernel, mxfp4
+from ossa.model.cache import LayerCache, QueryBlock
 from ossa.model.config import Config, yarn_inv_freq
 
 GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (bandwidth-bound)
@@ -113,6 +115,60 @@ def attend(
     if mask is not None:
         scores.view(hkv, g, n, s).masked_fill_(~mask, float("-inf"))
     return torch.matmul(scores.softmax(-1), values).view(hq, n, d)
+
+
+@dataclass
+class Attention:
+    """Grouped-query attention with sinks over one layer's KV cache: the qkv projection, rotary,
+    the cache write, each block of queries against the keys it sees, the output projection."""
+
+    qkv: Linear
+    out: Linear
+    sink_q: torch.Tensor  # [1, heads, 1]: the extra query dimension that meets the sink key
+    heads: int
+    kv_heads: int
+    head_dim: int
+
+    def __call__(
+        self,
+        t: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        cache: LayerCache,
+        start: int,
+        plan: list[QueryBlock],
+    ) -> torch.Tensor:
+        """t `[T, H]` (normed) at positions start..start+T-1; `plan`: the query blocks."""
+        n, hq, hkv, d = t.shape[0], self.heads, self.kv_heads, self.head_dim
+        qkv = self.qkv(t)
+        qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), *rope)
+        cache.write(qk[:, hq:], qkv[:, (hq + hkv) * d :].view(n, hkv, d), start)
+        q = torch.cat([qk[:, :hq], self.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
+        scale = 1 / math.sqrt(d)
+        parts = [attend(q[:, b.rows], *cache.span(b.first, b.last), b.mask, scale) for b in plan]
+        attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return self.out(attn.transpose(0, 1).reshape(n, hq * d))
+
+
+class KernelAttention(Attention):
+    """One decoded token's attention in one C call (`kernel.attend_token`), which dispatches
+    far less than the torch ops above; several tokens take the torch path."""
+
+    def __call__(
+        self,
+        t: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        cache: LayerCache,
+        start: int,
+        plan: list[QueryBlock],
+    ) -> torch.Tensor:
+        if t.shape[0] > 1:
+            return super().__call__(t, rope, cache, start, plan)
+        qkv = self.qkv(t)[0]
+        cos, sin = rope
+        attn = kernel.attend_token(
+            qkv, cos, sin, self.sink_q, cache, start, self.heads, 1 / math.sqrt(self.head_dim)
+        )
+        return self.out(attn[None])
 
 
 def swiglu(h: torch.Tensor, limit: float, alpha: float = 1.702) -> torch.Tensor:
@@ -264,9 +320,7 @@ class Block:
     """
 
     attn_norm: torch.Tensor
-    qkv: Linear
-    sink_q: torch.Tensor  # the extra query dimension that meets the sink key (see cache.py)
-    out: Linear
+    attention: Attention
     mlp_norm: torch.Tensor
     gate: Linear
     experts: Experts

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 
 import ossa.model
 from ossa.model import kernel, mxfp4
-from ossa.model.layers import swiglu
+from ossa.model.cache import LayerCache, query_blocks
+from ossa.model.config import Config
+from ossa.model.layers import Attention, KernelAttention, Linear, Rotary, swiglu
 from tests.model.conftest import random_tokens
 
 pytestmark = pytest.mark.skipif(
@@ -107,3 +109,41 @@ def test_engine_decodes_the_same_with_and_without_them(ring_checkpoint, monkeypa
     plain = ossa.model.load(ring_checkpoint, dtype=torch.float32, prefill_chunk=4)
     assert fused.model.expert_cache.budget == 0 and plain.model.expert_cache.budget > 0
     assert list(fused.generate(prompt, max_tokens=8)) == list(plain.generate(prompt, max_tokens=8))
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("window", [None, 5])
+def test_attend_token_matches_the_torch_attention(kv_dtype, window):
+    """Token by token past the end of a small ring (so slots wrap), and a growing buffer
+    (so it reallocates): the same outputs and the same cache as the torch ops."""
+    gen = torch.Generator().manual_seed(7)
+    heads, kv_heads, d, hidden = 8, 2, 16, 32
+    cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
+    qkv = Linear(torch.randn((heads + 2 * kv_heads) * d, hidden, generator=gen) / 4,
+                 torch.randn((heads + 2 * kv_heads) * d, generator=gen))  # fmt: skip
+    out = Linear(torch.randn(hidden, heads * d, generator=gen) / 8)
+    parts = dict(qkv=qkv, out=out, sink_q=torch.randn(1, heads, 1, generator=gen) * 4,
+                 heads=heads, kv_heads=kv_heads, head_dim=d)  # fmt: skip
+    torch_attn, kernel_attn = Attention(**parts), KernelAttention(**parts)
+    rotary = Rotary(cfg, torch.device("cpu"))
+    caches = [
+        LayerCache(kv_heads, d, window=window, ring_slots=7, dtype=kv_dtype, device="cpu")
+        for _ in range(2)
+    ]
+    prompt = torch.randn(3, hidden, generator=gen)
+    for attn, cache in zip((torch_attn, kernel_attn), caches, strict=True):
+        attn(prompt, rotary.tables(torch.arange(3), torch.float32), cache, 0,
+             query_blocks(0, 3, window, 128))  # fmt: skip
+    for position in range(3, 300):
+        x = torch.randn(1, hidden, generator=gen)
+        rope = rotary.tables(torch.tensor([position]), torch.float32)
+        plan = query_blocks(position, 1, window, 128)
+        expected = torch_attn(x, rope, caches[0], position, plan)
+        got = kernel_attn(x, rope, caches[1], position, plan)
+        assert torch.allclose(got, expected, atol=1e-5), position
+    assert caches[1].length == caches[0].length == 300
+    assert torch.equal(caches[1].pos, caches[0].pos)
+    assert torch.allclose(
+        caches[1].k.float(), caches[0].k.float(), atol=1e-2 if kv_dtype == torch.bfloat16 else 1e-6
+    )
+    assert torch.allclose(caches[1].v.float(), caches[0].v.float(), atol=0)

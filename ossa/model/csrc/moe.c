@@ -71,56 +71,81 @@ static inline void mxfp4_dot2(const uint8_t *b, const uint8_t *s, const float *x
     out[1] = hsum(acc1);
 }
 
-/* The same for AVX-512 (chosen at run time): each nibble indexes a 16-float table of E2M1
-   values (vpermps), so x stays in element order; the scale is 2^(s-127). */
-static float unit_scale[256];
+/* The same for AVX-512 (chosen at run time). A group's 16 bytes are broadcast to the four
+   128-bit lanes and each 32-bit lane shifted so that its low nibble is one code; vpermps reads
+   only the low 4 bits of an index, so the codes index a 16-float table with no masking and no
+   byte shuffles, and the table is the group's own (E2M1 values times the group's scale, one
+   of 256 tables), so no multiply applies the scale. Lane 4L+k of the first register holds
+   element 8k+L of the group, of the second 8k+4+L (see avx512_slot). */
+static float scaled_e2m1[256][16] __attribute__((aligned(64)));
 
-__attribute__((constructor)) static void init_unit_scales(void) {
-    for (int s = 0; s < 256; s++) unit_scale[s] = ldexpf(1.0f, s - 127);
+__attribute__((constructor)) static void init_scaled_e2m1(void) {
+    static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    for (int s = 0; s < 256; s++)
+        for (int c = 0; c < 16; c++)
+            scaled_e2m1[s][c] = ldexpf(c < 8 ? e2m1[c] : -e2m1[c - 8], s - 127);
 }
 
-__attribute__((target("avx512f,avx512bw"))) static inline __m512 group_dot512(const uint8_t *b,
-                                                                              const float *x) {
-    const __m512 e2m1 = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f,
-                                       -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
-    const __m128i nibble = _mm_set1_epi8(0x0F);
-    __m128i v = _mm_loadu_si128((const __m128i *)b);
-    __m128i lo = _mm_and_si128(v, nibble), hi = _mm_and_si128(_mm_srli_epi16(v, 4), nibble);
-    __m512 w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), e2m1);
-    __m512 w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), e2m1);
-    return _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(w0, _mm512_loadu_ps(x)));
+static inline int64_t avx512_slot(int64_t i) {
+    int64_t e = i & 31;
+    return (i & ~(int64_t)31) + 16 * ((e >> 2) & 1) + 4 * (e & 3) + (e >> 3);
 }
 
+/* acc0 += the first half of the group's products, acc1 += the second (two chains). */
+__attribute__((target("avx512f,avx512bw"))) static inline void group_dot512(
+    const uint8_t *b, uint8_t scale, const float *x, __m512 *acc0, __m512 *acc1) {
+    const __m512i first = _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(16));
+    __m512 table = _mm512_load_ps(scaled_e2m1[scale]);
+    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b));
+    *acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srlv_epi32(v, first), table),
+                            _mm512_loadu_ps(x), *acc0);
+    *acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srlv_epi32(v, second), table),
+                            _mm512_loadu_ps(x + 16), *acc1);
+}
+
+/* Two rows, each group's two halves and even and odd groups on separate accumulators: eight
+   chains, so the FMA latency never binds (the loads and permutes do). */
 __attribute__((target("avx512f,avx512bw"))) static void mxfp4_dot2_avx512(
     const uint8_t *b, const uint8_t *s, const float *x, int64_t groups, float *out) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    for (int64_t g = 0; g < groups; g++) {
+    __m512 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+    const uint8_t *b1 = b + 16 * groups, *s1 = s + groups;
+    int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
         _mm_prefetch((const char *)(b + 16 * g + 4096), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 16 * (groups + g) + 4096), _MM_HINT_T0);
-        __m512 p0 = group_dot512(b + 16 * g, x + 32 * g);
-        __m512 p1 = group_dot512(b + 16 * (groups + g), x + 32 * g);
-        acc0 = _mm512_fmadd_ps(p0, _mm512_set1_ps(unit_scale[s[g]]), acc0);
-        acc1 = _mm512_fmadd_ps(p1, _mm512_set1_ps(unit_scale[s[groups + g]]), acc1);
+        _mm_prefetch((const char *)(b1 + 16 * g + 4096), _MM_HINT_T0);
+        group_dot512(b + 16 * g, s[g], x + 32 * g, &acc[0], &acc[1]);
+        group_dot512(b1 + 16 * g, s1[g], x + 32 * g, &acc[2], &acc[3]);
+        group_dot512(b + 16 * (g + 1), s[g + 1], x + 32 * (g + 1), &acc[4], &acc[5]);
+        group_dot512(b1 + 16 * (g + 1), s1[g + 1], x + 32 * (g + 1), &acc[6], &acc[7]);
     }
-    out[0] = _mm512_reduce_add_ps(acc0);
-    out[1] = _mm512_reduce_add_ps(acc1);
+    if (g < groups) {
+        group_dot512(b + 16 * g, s[g], x + 32 * g, &acc[0], &acc[1]);
+        group_dot512(b1 + 16 * g, s1[g], x + 32 * g, &acc[2], &acc[3]);
+    }
+    __m512 row0 = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[4], acc[5]));
+    __m512 row1 = _mm512_add_ps(_mm512_add_ps(acc[2], acc[3]), _mm512_add_ps(acc[6], acc[7]));
+    out[0] = _mm512_reduce_add_ps(row0);
+    out[1] = _mm512_reduce_add_ps(row1);
 }
 
 typedef void (*dot2_fn)(const uint8_t *, const uint8_t *, const float *, int64_t, float *);
+typedef int64_t (*slot_fn)(int64_t);
 /* A token's routed experts: out = sum_n weight[n] * (W2_e @ swiglu(W1_e @ x + b1_e) + b2_e),
    e = experts[n], for blocks/scales/biases of all of a layer's experts laid out as in the
    checkpoint (mlp1 rows interleave gate and linear). One parallel region, two row loops.
-   `slotted`: dot2 wants x in mxfp4_slot order (the AVX2 code) rather than element order. */
-static void moe_with(dot2_fn dot2, int slotted, const float *x, float *out, int64_t hidden,
+   `slot`: where dot2 wants each element of its input vectors. */
+static void moe_with(dot2_fn dot2, slot_fn slot, const float *x, float *out, int64_t hidden,
                      int64_t inter, int64_t k, const int64_t *experts, const float *weights,
                      const uint8_t *blocks1, const uint8_t *scales1, const float *bias1,
                      const uint8_t *blocks2, const uint8_t *scales2, const float *bias2,
                      float limit, int threads) {
     int64_t g1 = hidden / 32, g2 = inter / 32;
     float *xs = malloc(sizeof(float) * hidden);
-    float *act = malloc(sizeof(float) * k * inter); /* per expert, in mxfp4_slot order */
+    float *act = malloc(sizeof(float) * k * inter); /* per expert, in slot order */
     float *y = malloc(sizeof(float) * k * hidden);
-    for (int64_t i = 0; i < hidden; i++) xs[slotted ? mxfp4_slot(i) : i] = x[i];
+    for (int64_t i = 0; i < hidden; i++) xs[slot(i)] = x[i];
     #pragma omp parallel num_threads(threads)
     {
         #pragma omp for schedule(static)
@@ -130,7 +155,7 @@ static void moe_with(dot2_fn dot2, int slotted, const float *x, float *out, int6
             dot2(blocks1 + row * g1 * 16, scales1 + row * g1, xs, g1, h);
             float gate = fminf(h[0] + bias1[row], limit);
             float lin = fmaxf(fminf(h[1] + bias1[row + 1], limit), -limit);
-            act[n * inter + (slotted ? mxfp4_slot(i) : i)] = gate / (1.0f + expf(-1.702f * gate)) * (lin + 1.0f);
+            act[n * inter + slot(i)] = gate / (1.0f + expf(-1.702f * gate)) * (lin + 1.0f);
         }
         #pragma omp for schedule(static)
         for (int64_t j = 0; j < k * hidden; j += 2) { /* mlp2, two rows at a time */
@@ -159,6 +184,6 @@ static void moe_with(dot2_fn dot2, int slotted, const float *x, float *out, int6
     x, out, hidden, inter, k, experts, weights, blocks1, scales1, bias1, blocks2, scales2,     \
         bias2, limit, threads
 
-void moe(MOE_ARGS) { moe_with(mxfp4_dot2, 1, MOE_PASS); }
+void moe(MOE_ARGS) { moe_with(mxfp4_dot2, mxfp4_slot, MOE_PASS); }
 
-void moe_avx512(MOE_ARGS) { moe_with(mxfp4_dot2_avx512, 0, MOE_PASS); }
+void moe_avx512(MOE_ARGS) { moe_with(mxfp4_dot2_avx512, avx512_slot, MOE_PASS); }
