@@ -1,17 +1,20 @@
-"""C kernels for x86-64 CPUs with AVX2: MXFP4 experts and bf16 GEMV to decode, MXFP4 tiles to prefill.
+"""C kernels for x86-64 CPUs with AVX2: MXFP4 experts, bf16 GEMV and attention to decode,
+MXFP4 tiles to prefill.
 
 Decoding reads every weight once, so it should run at memory bandwidth. In torch it does not:
-dequantizing an expert writes and reads ~8 bytes per weight, and a bf16 `F.linear` GEMV plus
-its casts reaches ~60% of bandwidth. `moe` runs a token's routed experts (mlp1, SwiGLU, mlp2,
-biases, weighting) from the packed bytes in one call; `linear` is a bf16-weight, fp32-activation
-GEMV. For prefill, `dequantize_into` turns a tile of an expert's packed rows into fp32 in a
-reused buffer that torch's GEMM reads while it is still in cache. All split rows over torch's
-thread count with OpenMP (torch's own runtime: the library is loaded into a process that
-already has it).
+dequantizing an expert writes and reads ~8 bytes per weight, a bf16 `F.linear` GEMV plus its
+casts reaches ~60% of bandwidth, and one token's attention is some twenty ops that each cost
+more in dispatch than in arithmetic. `MoE` runs a token's routed experts (mlp1, SwiGLU, mlp2,
+biases, weighting) from the packed bytes in one call; `Gemv` is a bf16-weight, fp32-activation
+GEMV; `attend_token` is one token's attention over a layer's cache. Both classes check their
+weights once, at load, so a decoding step pays only for its own arguments. For prefill,
+`dequantize_into` turns a tile of an expert's packed rows into fp32 in a reused buffer that
+torch's GEMM reads while it is still in cache. All split their work over torch's thread count
+with OpenMP (torch's own runtime: the library is loaded into a process that already has it).
 
-Where the CPU reports AVX-512 (F, BW) the GEMV and `moe` run AVX-512 variants, compiled into the same
-library with a function target attribute and chosen at each call; `OSSA_KERNEL_AVX2=1` forces
-the AVX2 code, so both paths can be tested on one machine.
+Where the CPU reports AVX-512 (F, BW) the GEMV and the experts run AVX-512 variants, compiled
+into the same library with a function target attribute and chosen at each call;
+`OSSA_KERNEL_AVX2=1` forces the AVX2 code, so both paths can be tested on one machine.
 
 The C lives in `csrc/` (package data). It is compiled on first use with `$CC` (else cc or gcc)
 into the user cache, under a name hashed from the sources, compiler and flags, so an edited
@@ -224,92 +227,103 @@ def _check_cpu(*tensors: torch.Tensor) -> None:
         raise ValueError("the kernels need contiguous CPU tensors")
 
 
-def moe(
-    x: torch.Tensor,
-    experts: torch.Tensor,
-    weights: torch.Tensor,
-    mlp1: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    mlp2: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    limit: float,
-) -> torch.Tensor:
-    """The weighted sum of a token's routed experts, `[H]` fp32.
+class MoE:
+    """A layer's MXFP4 experts for the C kernel, checked once so that each token's call costs
+    only its own few checks: mlp1 / mlp2 are (blocks `[E, R, G, 16]`, scales `[E, R, G]`, fp32
+    bias `[E, R]`) for all E experts, mlp1's rows interleaving gate and linear."""
 
-    x: fp32 `[H]`; experts: int64 `[k]` indices; weights: fp32 `[k]`; mlp1 / mlp2: a layer's
-    (blocks `[E, R, G, 16]`, scales `[E, R, G]`, fp32 bias `[E, R]`) for all E experts.
-    """
-    (b1, s1, bias1), (b2, s2, bias2) = mlp1, mlp2
-    e, hidden, inter = b1.shape[0], b2.shape[1], b1.shape[1] // 2
-    if hidden % 32 or inter % 32:
-        raise ValueError("hidden and intermediate sizes must be multiples of 32")
-    shapes = [
-        (b1, (e, 2 * inter, hidden // 32, 16)),
-        (s1, (e, 2 * inter, hidden // 32)),
-        (bias1, (e, 2 * inter)),
-        (b2, (e, hidden, inter // 32, 16)),
-        (s2, (e, hidden, inter // 32)),
-        (bias2, (e, hidden)),
-    ]
-    if any(tuple(t.shape) != shape for t, shape in shapes):
-        raise ValueError("mlp1 must be [E, 2I, H/32, 16], [E, 2I, H/32], [E, 2I]; mlp2 likewise")
-    if not all(t.dtype == torch.uint8 for t in (b1, s1, b2, s2)):
-        raise ValueError("blocks and scales must be uint8")
-    if bias1.dtype != torch.float32 or bias2.dtype != torch.float32:
-        raise ValueError("biases must be fp32")
-    if x.dtype != torch.float32 or x.shape != (hidden,):
-        raise ValueError(f"x must be fp32 [{hidden}]")
-    if experts.dtype != torch.int64 or weights.dtype != torch.float32:
-        raise ValueError("experts must be int64 and weights fp32")
-    if experts.dim() != 1 or weights.shape != experts.shape:
-        raise ValueError("experts and weights must be matching vectors")
-    experts, weights = experts.contiguous(), weights.contiguous()
-    _check_cpu(x, experts, weights, b1, s1, bias1, b2, s2, bias2)
-    if not 0 <= int(experts.min()) <= int(experts.max()) < e:
-        raise ValueError("expert index out of range")
-    out = torch.empty(hidden, dtype=torch.float32)
-    lib = _library()
-    (lib.moe_avx512 if avx512() else lib.moe)(
-        x.data_ptr(),
-        out.data_ptr(),
-        hidden,
-        inter,
-        experts.numel(),
-        experts.data_ptr(),
-        weights.data_ptr(),
-        b1.data_ptr(),
-        s1.data_ptr(),
-        bias1.data_ptr(),
-        b2.data_ptr(),
-        s2.data_ptr(),
-        bias2.data_ptr(),
-        limit,
-        torch.get_num_threads(),
-    )
-    return out
+    def __init__(
+        self,
+        mlp1: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        mlp2: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        limit: float,
+    ) -> None:
+        (b1, s1, bias1), (b2, s2, bias2) = mlp1, mlp2
+        e, hidden, inter = b1.shape[0], b2.shape[1], b1.shape[1] // 2
+        if hidden % 32 or inter % 32:
+            raise ValueError("hidden and intermediate sizes must be multiples of 32")
+        shapes = [
+            (b1, (e, 2 * inter, hidden // 32, 16)),
+            (s1, (e, 2 * inter, hidden // 32)),
+            (bias1, (e, 2 * inter)),
+            (b2, (e, hidden, inter // 32, 16)),
+            (s2, (e, hidden, inter // 32)),
+            (bias2, (e, hidden)),
+        ]
+        if any(tuple(t.shape) != shape for t, shape in shapes):
+            raise ValueError(
+                "mlp1 must be [E, 2I, H/32, 16], [E, 2I, H/32], [E, 2I]; mlp2 likewise"
+            )
+        if not all(t.dtype == torch.uint8 for t in (b1, s1, b2, s2)):
+            raise ValueError("blocks and scales must be uint8")
+        if bias1.dtype != torch.float32 or bias2.dtype != torch.float32:
+            raise ValueError("biases must be fp32")
+        _check_cpu(b1, s1, bias1, b2, s2, bias2)
+        self.experts, self.hidden, self.inter, self.limit = e, hidden, inter, limit
+        self._weights = (b1, s1, bias1, b2, s2, bias2)  # kept alive: C reads their memory
+        self._pointers = [t.data_ptr() for t in self._weights]
+
+    def __call__(
+        self, x: torch.Tensor, experts: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """The weighted sum of a token's routed experts, fp32 `[H]`, for x fp32 `[H]`,
+        experts int64 `[k]` indices and their weights fp32 `[k]`."""
+        if x.dtype != torch.float32 or x.shape != (self.hidden,):
+            raise ValueError(f"x must be fp32 [{self.hidden}]")
+        if experts.dtype != torch.int64 or weights.dtype != torch.float32:
+            raise ValueError("experts must be int64 and weights fp32")
+        if experts.dim() != 1 or weights.shape != experts.shape:
+            raise ValueError("experts and weights must be matching vectors")
+        experts, weights = experts.contiguous(), weights.contiguous()
+        _check_cpu(x, experts, weights)
+        if not all(0 <= e < self.experts for e in experts.tolist()):
+            raise ValueError("expert index out of range")
+        out = torch.empty(self.hidden, dtype=torch.float32)
+        lib = _library()
+        (lib.moe_avx512 if avx512() else lib.moe)(
+            x.data_ptr(),
+            out.data_ptr(),
+            self.hidden,
+            self.inter,
+            experts.numel(),
+            experts.data_ptr(),
+            weights.data_ptr(),
+            *self._pointers,
+            self.limit,
+            torch.get_num_threads(),
+        )
+        return out
 
 
-def linear(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """fp32 `w @ x + bias` for a bf16 weight `[R, C]` (C a multiple of 16), fp32 x `[C]`."""
-    rows, cols = w.shape
-    if w.dtype != torch.bfloat16 or cols % 16:
-        raise ValueError("w must be bf16 with a multiple of 16 columns")
-    if x.dtype != torch.float32 or x.shape != (cols,):
-        raise ValueError(f"x must be fp32 [{cols}]")
-    if bias is not None and (bias.dtype != torch.float32 or bias.shape != (rows,)):
-        raise ValueError(f"bias must be fp32 [{rows}]")
-    _check_cpu(x, w, *([] if bias is None else [bias]))
-    out = torch.empty(rows, dtype=torch.float32)
-    lib = _library()
-    gemv = lib.bf16_gemv_avx512 if avx512() else lib.bf16_gemv
-    gemv(
-        w.data_ptr(),
-        x.data_ptr(),
-        None if bias is None else bias.data_ptr(),
-        out.data_ptr(),
-        rows,
-        cols,
-        torch.get_num_threads(),
-    )
-    return out
+class Gemv:
+    """fp32 `w @ x + bias` for a bf16 weight `[R, C]` (C a multiple of 16) and an optional fp32
+    bias `[R]`, checked once; called with fp32 x `[C]`."""
+
+    def __init__(self, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        rows, cols = w.shape
+        if w.dtype != torch.bfloat16 or cols % 16:
+            raise ValueError("w must be bf16 with a multiple of 16 columns")
+        if bias is not None and (bias.dtype != torch.float32 or bias.shape != (rows,)):
+            raise ValueError(f"bias must be fp32 [{rows}]")
+        _check_cpu(w, *([] if bias is None else [bias]))
+        self.rows, self.cols, self.w, self.bias = rows, cols, w, bias
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or x.shape != (self.cols,):
+            raise ValueError(f"x must be fp32 [{self.cols}]")
+        _check_cpu(x)
+        out = torch.empty(self.rows, dtype=torch.float32)
+        lib = _library()
+        (lib.bf16_gemv_avx512 if avx512() else lib.bf16_gemv)(
+            self.w.data_ptr(),
+            x.data_ptr(),
+            None if self.bias is None else self.bias.data_ptr(),
+            out.data_ptr(),
+            self.rows,
+            self.cols,
+            torch.get_num_threads(),
+        )
+        return out
 
 
 def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -46,13 +46,17 @@ class Linear:
         return linear(x, self.weight, self.bias)
 
 
+@dataclass
 class KernelLinear(Linear):
     """A bf16 weight whose one-row products run in the C GEMV: faster than torch, and the fp32
     row is not rounded to bf16. Chosen at load only where the kernel applies."""
 
+    def __post_init__(self) -> None:
+        self._gemv = kernel.Gemv(self.weight, self.bias)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 1:
-            return kernel.linear(x[0], self.weight, self.bias)[None]
+            return self._gemv(x[0])[None]
         return super().__call__(x)
 
     @staticmethod
@@ -66,9 +70,8 @@ class KernelLinear(Linear):
 
 
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    t = x.float()
-    t = t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + eps)
-    return (t * scale).to(x.dtype)
+    """In fp32 whatever x's dtype (`F.rms_norm` is one fused op; .float() of fp32 is free)."""
+    return F.rms_norm(x.float(), scale.shape, scale, eps).to(x.dtype)
 
 
 class Rotary:
@@ -284,14 +287,19 @@ class KernelExperts(Experts):
     meet each expert's weights tile by tile, each tile dequantized by C into one reused
     cache-sized fp32 buffer and fed to torch's fp32 GEMM."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        mlp1, mlp2 = (self.mlp1.blocks, self.mlp1.scales, self.mlp1.bias), (
+            self.mlp2.blocks, self.mlp2.scales, self.mlp2.bias
+        )  # fmt: skip
+        self._moe = kernel.MoE(mlp1, mlp2, self.limit)
+
     def __call__(
         self, t: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
         if t.shape[0] > 1:
             return super().__call__(t, chosen, weights)
-        mlp1 = (self.mlp1.blocks, self.mlp1.scales, self.mlp1.bias)
-        mlp2 = (self.mlp2.blocks, self.mlp2.scales, self.mlp2.bias)
-        return kernel.moe(t[0], chosen[0], weights[0], mlp1, mlp2, self.limit)[None]
+        return self._moe(t[0], chosen[0], weights[0])[None]
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
         h = self._tiled(self.mlp1, e, x).add_(self.mlp1.bias[e, :, None])

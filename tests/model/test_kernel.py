@@ -39,7 +39,7 @@ def test_moe_matches_dequantized_experts(avx2, monkeypatch):
         w1, w2 = (mxfp4.dequantize(b[e], s[e]).double() for b, s, _ in (mlp1, mlp2))
         h = swiglu(w1 @ x.double() + mlp1[2][e].double(), limit)
         expected += w * (w2 @ h + mlp2[2][e].double())
-    got = kernel.moe(x, chosen, weights, mlp1, mlp2, limit)
+    got = kernel.MoE(mlp1, mlp2, limit)(x, chosen, weights)
     assert got.dtype == torch.float32 and got.shape == (hidden,)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
@@ -49,11 +49,11 @@ def test_moe_rejects_mismatched_input():
     mlp1, mlp2 = random_experts(gen, 2, 64, 32), random_experts(gen, 2, 32, 32)
     chosen, weights = torch.tensor([0]), torch.tensor([1.0])
     with pytest.raises(ValueError):
-        kernel.moe(torch.zeros(64), chosen, weights, mlp1, mlp2, 7.0)
+        kernel.MoE(mlp1, mlp2, 7.0)(torch.zeros(64), chosen, weights)
     with pytest.raises(ValueError):
-        kernel.moe(torch.zeros(32), torch.tensor([2]), weights, mlp1, mlp2, 7.0)
+        kernel.MoE(mlp1, mlp2, 7.0)(torch.zeros(32), torch.tensor([2]), weights)
     with pytest.raises(ValueError):
-        kernel.moe(torch.zeros(32), chosen, weights, mlp1, (mlp2[0], mlp2[1][:, :16], mlp2[2]), 7.0)
+        kernel.MoE(mlp1, (mlp2[0], mlp2[1][:, :16], mlp2[2]), 7.0)
 
 
 @pytest.mark.parametrize("rows", [1, 6, 64])
@@ -62,9 +62,9 @@ def test_linear_matches_float64(rows):
     w = torch.randn(rows, 48, generator=gen).to(torch.bfloat16)
     x, bias = torch.randn(48, generator=gen), torch.randn(rows, generator=gen)
     expected = F.linear(x.double(), w.double(), bias.double())
-    got = kernel.linear(x, w, bias)
+    got = kernel.Gemv(w, bias)(x)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
-    assert torch.allclose(kernel.linear(x, w).double(), expected - bias.double(), atol=1e-4)
+    assert torch.allclose(kernel.Gemv(w)(x).double(), expected - bias.double(), atol=1e-4)
 
 
 @pytest.mark.parametrize("cols", [48, 96])  # 48: the AVX-512 variant hands over to AVX2
@@ -75,9 +75,9 @@ def test_both_instruction_sets_give_the_same_gemv(cols, monkeypatch):
     expected = F.linear(x.double(), w.double())
     monkeypatch.setenv("OSSA_KERNEL_AVX2", "1")
     assert not kernel.avx512()
-    avx2 = kernel.linear(x, w)
+    avx2 = kernel.Gemv(w)(x)
     monkeypatch.delenv("OSSA_KERNEL_AVX2")
-    for got in (avx2, kernel.linear(x, w)):
+    for got in (avx2, kernel.Gemv(w)(x)):
         assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
