@@ -5,11 +5,12 @@ Decoding reads every weight once, so it should run at memory bandwidth. In torch
 dequantizing an expert writes and reads ~8 bytes per weight, a bf16 `F.linear` GEMV plus its
 casts reaches ~60% of bandwidth, and one token's attention is some twenty ops that each cost
 more in dispatch than in arithmetic. `MoE` runs a token's routed experts (mlp1, SwiGLU, mlp2,
-biases, weighting) from the packed bytes in one call; `Gemv` is a bf16-weight, fp32-activation
-GEMV; `attend_token` is one token's attention over a layer's cache. Both classes check their
+biases, weighting) from the packed bytes in one call; `Bf16Matrix` holds a bf16 weight for a
+GEMV (and, with AVX-512, a matmul that widens the weights in registers); `attend_token` is one token's attention over a layer's cache. Both classes check their
 weights once, at load, so a decoding step pays only for its own arguments. For prefill,
-`dequantize_into` turns a tile of an expert's packed rows into fp32 in a reused buffer that
-torch's GEMM reads while it is still in cache. All split their work over torch's thread count
+`mxfp4_matmul` multiplies a chunk's tokens by an expert's packed weights, which with AVX-512
+are expanded in registers only (elsewhere `dequantize_into` turns a tile of them into fp32 in a
+reused buffer that torch's GEMM reads while it is still in cache). All split their work over torch's thread count
 with OpenMP (torch's own runtime: the library is loaded into a process that already has it).
 
 Where the CPU reports AVX-512 (F, BW) the GEMV and the experts run AVX-512 variants, compiled
@@ -46,6 +47,7 @@ SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
 AVX2_ENV = "OSSA_KERNEL_AVX2"  # forces the AVX2 variants on a CPU that has AVX-512
+TILE_BYTES = 2 << 20  # prefill's dequantized tile without AVX-512: written, then read from cache
 log = logging.getLogger(__name__)
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
@@ -53,6 +55,8 @@ _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
+    "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
+    "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "attend_token": [
         _P,
         _P,
@@ -295,9 +299,9 @@ class MoE:
         return out
 
 
-class Gemv:
-    """fp32 `w @ x + bias` for a bf16 weight `[R, C]` (C a multiple of 16) and an optional fp32
-    bias `[R]`, checked once; called with fp32 x `[C]`."""
+class Bf16Matrix:
+    """A bf16 weight `[R, C]` (C a multiple of 16) and an optional fp32 bias `[R]` for the C
+    kernels, checked once: `gemv` for one fp32 vector, `matmul` for several (AVX-512 only)."""
 
     def __init__(self, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         rows, cols = w.shape
@@ -308,7 +312,8 @@ class Gemv:
         _check_cpu(w, *([] if bias is None else [bias]))
         self.rows, self.cols, self.w, self.bias = rows, cols, w, bias
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def gemv(self, x: torch.Tensor) -> torch.Tensor:
+        """fp32 `w @ x + bias` `[R]` for fp32 x `[C]`."""
         if x.dtype != torch.float32 or x.shape != (self.cols,):
             raise ValueError(f"x must be fp32 [{self.cols}]")
         _check_cpu(x)
@@ -324,6 +329,32 @@ class Gemv:
             torch.get_num_threads(),
         )
         return out
+
+    @property
+    def tiles(self) -> bool:
+        """Whether `matmul` runs here: AVX-512, C a multiple of 32 and R of 4."""
+        return avx512() and self.cols % 32 == 0 and self.rows % 4 == 0
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """fp32 `x @ w.T + bias` `[n, R]` for fp32 rows x `[n, C]`, the bf16 weights widened
+        in registers (exact) and never stored as fp32; see `tiles`."""
+        if not self.tiles:
+            raise ValueError("the bf16 matmul needs AVX-512, C a multiple of 32 and R of 4")
+        if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != self.cols:
+            raise ValueError(f"x must be fp32 [n, {self.cols}]")
+        x = x.contiguous()
+        _check_cpu(x)
+        out = torch.empty(x.shape[0], self.rows)
+        _library().bf16_matmul_avx512(
+            self.w.data_ptr(),
+            self.rows,
+            self.cols,
+            x.data_ptr(),
+            x.shape[0],
+            out.data_ptr(),
+            torch.get_num_threads(),
+        )
+        return out if self.bias is None else out.add_(self.bias)
 
 
 def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -341,6 +372,48 @@ def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tenso
     _check_cpu(blocks, scales, out)
     _library().mxfp4_to_f32(
         blocks.data_ptr(), scales.data_ptr(), rows, groups, out.data_ptr(), torch.get_num_threads()
+    )
+    return out
+
+
+def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`x @ W.T`, fp32 `[n, R]`, for fp32 rows x `[n, 32G]` and an MXFP4 matrix W (blocks
+    `[R, G, 16]`, scales `[R, G]`, R a multiple of 4): prefill's expert matmuls, exact fp32
+    products of the dequantized weights.
+
+    With AVX-512 the weights are expanded in registers and never stored (`mxfp4_matmul_avx512`,
+    ~3x torch's GEMM on dequantized tiles here); otherwise tiles of W are dequantized into one
+    reused cache-sized buffer that torch's GEMM reads while it is still in cache.
+    """
+    rows, groups = scales.shape
+    if blocks.shape != (rows, groups, 16) or rows % 4:
+        raise ValueError("blocks must be [R, G, 16] and scales [R, G], R a multiple of 4")
+    if blocks.dtype != torch.uint8 or scales.dtype != torch.uint8:
+        raise ValueError("blocks and scales must be uint8")
+    if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != 32 * groups:
+        raise ValueError(f"x must be fp32 [n, {32 * groups}]")
+    x = x.contiguous()
+    _check_cpu(blocks, scales, x)
+    n = x.shape[0]
+    if not avx512():
+        tile = max(16, TILE_BYTES // (128 * groups) // 16 * 16)
+        buffer = torch.empty(min(tile, rows), 32 * groups)
+        out = torch.empty(rows, n)
+        for r in range(0, rows, tile):
+            end = min(r + tile, rows)
+            part = dequantize_into(blocks[r:end], scales[r:end], buffer[: end - r])
+            torch.mm(part, x.T, out=out[r:end])
+        return out.T
+    out = torch.empty(n, rows)
+    _library().mxfp4_matmul_avx512(
+        blocks.data_ptr(),
+        scales.data_ptr(),
+        rows,
+        groups,
+        x.data_ptr(),
+        n,
+        out.data_ptr(),
+        torch.get_num_threads(),
     )
     return out
 

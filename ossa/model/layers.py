@@ -15,7 +15,6 @@ from ossa.model.config import Config, yarn_inv_freq
 
 GEMV_ROWS = 8  # up to this many rows a low-precision weight is read as is (bandwidth-bound)
 UPCAST_CHUNK = 16384  # output rows upcast at a time, so no whole matrix is ever held in fp32
-TILE_BYTES = 2 << 20  # prefill's dequantized expert tile: written, then read at once from cache
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,15 +47,18 @@ class Linear:
 
 @dataclass
 class KernelLinear(Linear):
-    """A bf16 weight whose one-row products run in the C GEMV: faster than torch, and the fp32
-    row is not rounded to bf16. Chosen at load only where the kernel applies."""
+    """A bf16 weight whose products run in the C kernels: one row in the GEMV (faster than
+    torch, and the fp32 row is not rounded to bf16), several in the AVX-512 matmul where the
+    CPU has it (no fp32 copy of the weight is made). Chosen at load only where they apply."""
 
     def __post_init__(self) -> None:
-        self._gemv = kernel.Gemv(self.weight, self.bias)
+        self._matrix = kernel.Bf16Matrix(self.weight, self.bias)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 1:
-            return self._gemv(x[0])[None]
+            return self._matrix.gemv(x[0])[None]
+        if self._matrix.tiles:
+            return self._matrix.matmul(x)
         return super().__call__(x)
 
     @staticmethod
@@ -283,9 +285,8 @@ class Experts:
 
 class KernelExperts(Experts):
     """Experts computed from the packed bytes, nothing dequantized whole, nothing cached: a
-    one-token step runs in the C kernel; several tokens (grouped by expert as in `Experts`)
-    meet each expert's weights tile by tile, each tile dequantized by C into one reused
-    cache-sized fp32 buffer and fed to torch's fp32 GEMM."""
+    one-token step runs in the C kernel (`kernel.MoE`); several tokens (grouped by expert as
+    in `Experts`) meet each routed expert's weights in `kernel.mxfp4_matmul`."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -302,21 +303,11 @@ class KernelExperts(Experts):
         return self._moe(t[0], chosen[0], weights[0])[None]
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        h = self._tiled(self.mlp1, e, x).add_(self.mlp1.bias[e, :, None])
-        return self._tiled(self.mlp2, e, swiglu(h.T, self.limit)).T + self.mlp2.bias[e]
-
-    def _tiled(self, w: Packed, e: int, x: torch.Tensor) -> torch.Tensor:
-        """`(W_e @ x.T)` `[R, n]` for rows x `[n, C]`, a tile of W_e's rows at a time."""
-        _, rows, groups, _ = w.blocks.shape
-        cols = 32 * groups
-        tile = max(16, TILE_BYTES // (4 * cols) // 16 * 16)
-        buffer = torch.empty(min(tile, rows), cols)
-        out = torch.empty(rows, x.shape[0])
-        for r in range(0, rows, tile):
-            end = min(r + tile, rows)
-            part = kernel.dequantize_into(w.blocks[e, r:end], w.scales[e, r:end], buffer[: end - r])
-            torch.mm(part, x.T, out=out[r:end])
-        return out
+        h = kernel.mxfp4_matmul(self.mlp1.blocks[e], self.mlp1.scales[e], x)
+        h = swiglu(h.add_(self.mlp1.bias[e]), self.limit)
+        return kernel.mxfp4_matmul(self.mlp2.blocks[e], self.mlp2.scales[e], h).add_(
+            self.mlp2.bias[e]
+        )
 
 
 @dataclass

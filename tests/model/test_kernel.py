@@ -62,9 +62,11 @@ def test_linear_matches_float64(rows):
     w = torch.randn(rows, 48, generator=gen).to(torch.bfloat16)
     x, bias = torch.randn(48, generator=gen), torch.randn(rows, generator=gen)
     expected = F.linear(x.double(), w.double(), bias.double())
-    got = kernel.Gemv(w, bias)(x)
+    got = kernel.Bf16Matrix(w, bias).gemv(x)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
-    assert torch.allclose(kernel.Gemv(w)(x).double(), expected - bias.double(), atol=1e-4)
+    assert torch.allclose(
+        kernel.Bf16Matrix(w).gemv(x).double(), expected - bias.double(), atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("cols", [48, 96])  # 48: the AVX-512 variant hands over to AVX2
@@ -75,9 +77,9 @@ def test_both_instruction_sets_give_the_same_gemv(cols, monkeypatch):
     expected = F.linear(x.double(), w.double())
     monkeypatch.setenv("OSSA_KERNEL_AVX2", "1")
     assert not kernel.avx512()
-    avx2 = kernel.Gemv(w)(x)
+    avx2 = kernel.Bf16Matrix(w).gemv(x)
     monkeypatch.delenv("OSSA_KERNEL_AVX2")
-    for got in (avx2, kernel.Gemv(w)(x)):
+    for got in (avx2, kernel.Bf16Matrix(w).gemv(x)):
         assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
@@ -147,3 +149,29 @@ def test_attend_token_matches_the_torch_attention(kv_dtype, window):
         caches[1].k.float(), caches[0].k.float(), atol=1e-2 if kv_dtype == torch.bfloat16 else 1e-6
     )
     assert torch.allclose(caches[1].v.float(), caches[0].v.float(), atol=0)
+
+
+@pytest.mark.parametrize("avx2", ["1", "0"])
+@pytest.mark.parametrize("tokens", [1, 3, 4, 9])  # every remainder of the four-token tiles
+def test_mxfp4_matmul_matches_float64(avx2, tokens, monkeypatch):
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
+    gen = torch.Generator().manual_seed(tokens)
+    blocks, scales, _ = random_experts(gen, 1, 40, 96)
+    x = torch.randn(tokens, 96, generator=gen)
+    expected = x.double() @ mxfp4.dequantize(blocks[0], scales[0]).double().T
+    got = kernel.mxfp4_matmul(blocks[0], scales[0], x)
+    assert got.shape == (tokens, 40) and got.dtype == torch.float32
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
+@pytest.mark.parametrize("tokens", [2, 4, 7])
+def test_bf16_matmul_matches_float64(tokens):
+    if not kernel.avx512():
+        pytest.skip("the bf16 matmul needs AVX-512")
+    gen = torch.Generator().manual_seed(tokens)
+    w = torch.randn(12, 64, generator=gen).to(torch.bfloat16)
+    bias, x = torch.randn(12, generator=gen), torch.randn(tokens, 64, generator=gen)
+    expected = x.double() @ w.double().T + bias.double()
+    got = kernel.Bf16Matrix(w, bias).matmul(x)
+    assert got.shape == (tokens, 12) and got.dtype == torch.float32
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "matmul.h"
 #include "simd.h"
 
 /* ---- MXFP4: 32 weights per group, 16 bytes (low nibble = even element) and a scale byte s
@@ -54,7 +55,7 @@ static inline __m256 group_dot(const uint8_t *b, const float *x) {
 }
 
 /* Two consecutive rows (blocks b, scales s) against x in mxfp4_slot order, prefetching the
-   row pair two calls ahead as mxfp4_dot4_avx512 below does. */
+   row pair two calls ahead as mxfp4_dot4_avx512 (matmul.c) does. */
 static inline void mxfp4_dot2(const uint8_t *b, const uint8_t *s, const float *x, int64_t groups,
                               float *out) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -67,57 +68,6 @@ static inline void mxfp4_dot2(const uint8_t *b, const uint8_t *s, const float *x
     }
     out[0] = hsum(acc0);
     out[1] = hsum(acc1);
-}
-
-/* The same for AVX-512 (chosen at run time). A group's 16 bytes are broadcast to the four
-   128-bit lanes and each 32-bit lane shifted so that its low nibble is one code; vpermps reads
-   only the low 4 bits of an index, so the codes index a 16-float table with no masking and no
-   byte shuffles, and the table is the group's own (E2M1 values times the group's scale, one
-   of 256 tables), so no multiply applies the scale. Lane 4L+k of the first register holds
-   element 8k+L of the group, of the second 8k+4+L (see avx512_slot). */
-static float scaled_e2m1[256][16] __attribute__((aligned(64)));
-
-__attribute__((constructor)) static void init_scaled_e2m1(void) {
-    static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-    for (int s = 0; s < 256; s++)
-        for (int c = 0; c < 16; c++)
-            scaled_e2m1[s][c] = ldexpf(c < 8 ? e2m1[c] : -e2m1[c - 8], s - 127);
-}
-
-static inline int64_t avx512_slot(int64_t i) {
-    int64_t e = i & 31;
-    return (i & ~(int64_t)31) + 16 * ((e >> 2) & 1) + 4 * (e & 3) + (e >> 3);
-}
-
-/* acc0 += the first half of the group's products by x0, acc1 += the second half by x1. */
-__attribute__((target("avx512f,avx512bw"))) static inline void group_dot512(
-    const uint8_t *b, uint8_t scale, __m512 x0, __m512 x1, __m512 *acc0, __m512 *acc1) {
-    const __m512i first = _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
-    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(16));
-    __m512 table = _mm512_load_ps(scaled_e2m1[scale]);
-    __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b));
-    *acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srlv_epi32(v, first), table), x0, *acc0);
-    *acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srlv_epi32(v, second), table), x1, *acc1);
-}
-
-/* Four consecutive rows: each load of x serves all four (two rows at a time, the loads of x
-   and of the tables bound the loop, not the arithmetic), two accumulators a row. The four
-   rows are 64 * groups contiguous bytes; each group step prefetches one line of the rows two
-   calls ahead (a thread's next rows): with the hardware prefetcher alone streaming ran ~40%
-   slower, and prefetching ahead within each row ~15% slower. */
-__attribute__((target("avx512f,avx512bw"))) static void mxfp4_dot4_avx512(
-    const uint8_t *b, const uint8_t *s, const float *x, int64_t groups, float *out) {
-    __m512 acc[4][2];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < groups; g++) {
-        _mm_prefetch((const char *)b + 2 * 64 * groups + 64 * g, _MM_HINT_T0);
-        __m512 x0 = _mm512_loadu_ps(x + 32 * g), x1 = _mm512_loadu_ps(x + 32 * g + 16);
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *group = b + 16 * (r * groups + g);
-            group_dot512(group, s[r * groups + g], x0, x1, &acc[r][0], &acc[r][1]);
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
 typedef void (*dot_fn)(const uint8_t *, const uint8_t *, const float *, int64_t, float *);
