@@ -130,19 +130,31 @@ class QueryBlock:
     mask: torch.Tensor | None
 
 
-def query_blocks(start: int, n: int, window: int | None, size: int) -> list[QueryBlock]:
-    """A chunk's queries at positions start..start+n-1 in blocks of `size`, each with the span
-    of keys it attends: the sliding window's ~window + size keys, not the whole ring."""
+def query_blocks(
+    start: int, n: int, window: int | None, size: int, *, max_scores: int | None = None
+) -> list[QueryBlock]:
+    """A chunk's queries at positions start..start+n-1 in blocks of up to `size`, each with the
+    span of keys it attends: the sliding window's ~window + size keys, not the whole ring.
+
+    `max_scores` caps a block's query rows times keys (the attention scores one query head holds
+    at once): deep in a long context a full-attention block of `size` queries would score every
+    key, a transient of gigabytes at 16k tokens, so such blocks get fewer rows.
+    """
     blocks = []
-    for i in range(0, n, size):
-        j = min(i + size, n)
+    i = 0
+    while i < n:
         first = 0 if window is None else max(0, start + i - window + 1)
+        rows = size
+        if max_scores is not None:  # keys seen by the block's last query: at most last - first + 2
+            rows = min(size, max(1, max_scores // (start + i + size - first + 1)))
+        j = min(i + rows, n)
         last = start + j - 1
         mask = None
         if j - i > 1:
             key_pos = torch.cat([torch.tensor([-1]), torch.arange(first, last + 1)])
             mask = attention_mask(torch.arange(start + i, start + j), key_pos, window)
         blocks.append(QueryBlock(slice(i, j), first, last, mask))
+        i = j
     return blocks
 
 

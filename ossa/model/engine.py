@@ -28,6 +28,7 @@ from ossa.model.layers import (
 from ossa.model.stats import Generation, Stats
 
 QUERY_BLOCK = 128  # prefill queries attended together; each block sees only its own keys
+SCORES_BYTES = 64 << 20  # at most this much fp32 attention scores at once (all query heads)
 
 
 class ContextLengthError(ValueError):
@@ -138,7 +139,8 @@ class Model:
         plans: dict[bool, list[QueryBlock]] = {}
         for block, c in zip(self.blocks, cache, strict=True):
             if c.ring not in plans:  # every layer of a kind holds the same positions
-                plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK)
+                cap = SCORES_BYTES // (4 * self.config.num_attention_heads)
+                plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK, max_scores=cap)
             x = x + block.attention(rms_norm(x, block.attn_norm), rope, c, start, plans[c.ring])
             x = x + block.moe(rms_norm(x, block.mlp_norm))
         return rms_norm(x, self.norm)

@@ -31,3 +31,14 @@ def test_a_wrapped_ring_span_comes_back_in_position_order():
     assert values[0, :, 0].tolist() == [0.0, 5.0, 6.0, 7.0, 8.0]  # the sink's value is zero
     assert keys[0, 0].tolist() == [0.0, 0.0, 1.0]  # the sink key
     assert keys[0, 1:, 0].tolist() == [5.0, 6.0, 7.0, 8.0]
+
+
+def test_query_blocks_deep_in_a_long_context_get_fewer_rows():
+    blocks = query_blocks(start=10_000, n=512, window=None, size=128, max_scores=100_000)
+    assert blocks[0].rows == slice(0, 9) and blocks[-1].rows.stop == 512
+    assert all((b.rows.stop - b.rows.start) * (b.last + 2) <= 100_000 for b in blocks)
+    assert [b.rows for b in query_blocks(0, 300, None, 128, max_scores=10**9)] == [
+        slice(0, 128), slice(128, 256), slice(256, 300)
+    ]  # fmt: skip
+    windowed = query_blocks(start=10_000, n=512, window=128, size=128, max_scores=100_000)
+    assert len(windowed) == 4  # a sliding window's span stays short: full-size blocks
