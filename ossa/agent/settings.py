@@ -27,6 +27,9 @@ import platformdirs
 from ossa.errors import UsageError
 
 EFFORTS = ("low", "medium", "high")
+#: The local engine's KV cache: bf16 halves its memory (keys and values rounded, logits move
+#: by ~1e-3); fp32 matches an fp32 reference exactly.
+KV_DTYPES = ("bf16", "fp32")
 
 
 class ConfigError(UsageError):
@@ -51,6 +54,8 @@ class Settings:
     device: str = "auto"
     dtype: str | None = None
     threads: int | None = None
+    #: The local engine's KV cache element type, one of :data:`KV_DTYPES`.
+    kv_dtype: str = "bf16"
     #: The bearer token for an HTTP engine's server (``OSSA_<SCHEME>_API_KEY`` overrides it).
     api_key: str | None = None
     search_backend: str = "ddgs"
@@ -244,6 +249,10 @@ def _validated(settings: Settings) -> Settings:
         raise ValueError(f"top_p must be above 0 and at most 1, not {settings.top_p!r}")
     if not _DEVICE.fullmatch(settings.device):
         raise ValueError(f"device must be auto, cpu or cuda (cuda:N), not {settings.device!r}")
+    if settings.kv_dtype not in KV_DTYPES:
+        raise ValueError(
+            f"kv_dtype must be one of {', '.join(KV_DTYPES)}, not {settings.kv_dtype!r}"
+        )
     return settings
 
 

@@ -20,6 +20,7 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 console = Console()
 GiB = 1 << 30
 JSON_HELP = "print JSON instead of a table"
+KV_ITEMSIZE = {"bf16": 2, "fp32": 4}  # bytes per KV cache element, by `--kv-dtype`
 
 
 @app.command()
@@ -37,6 +38,12 @@ def info(
     source: str = typer.Argument(..., help="local checkpoint directory or a Hugging Face repo id"),
     context: int = typer.Option(8192, help="context length for the memory estimate"),
     device: str = typer.Option("auto", help="device for the memory estimate: auto, cpu or cuda"),
+    kv_dtype: str = typer.Option(
+        "bf16",
+        "--kv-dtype",
+        help="KV cache for the memory estimate: bf16 (the agent's default, half the memory) "
+        "or fp32 (exact against an fp32 reference)",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a checkpoint's config, parameters, bytes and the memory it needs to run.
@@ -44,7 +51,7 @@ def info(
     Only config.json is needed (fetched alone when the weights are not downloaded yet), so
     this answers before a multi-GB download; weights that are there are checked.
     """
-    facts = describe(source, context=context, device=device)
+    facts = describe(source, context=context, device=device, kv_dtype=kv_dtype)
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
         return
@@ -61,16 +68,18 @@ def info(
     table.add_row(
         f"memory on {mem['device']}",
         f"{mem['total'] / GiB:.2f} GiB = weights {mem['weights'] / GiB:.2f} + KV cache at "
-        f"{context} tokens {mem['kv_cache'] / GiB:.2f} + expert cache "
+        f"{context} tokens in {mem['kv_dtype']} {mem['kv_cache'] / GiB:.2f} + expert cache "
         f"{mem['expert_cache'] / GiB:.2f} (device has {mem['device_total'] / GiB:.1f} GiB)",
     )
     console.print(table)
 
 
-def describe(source: str, *, context: int, device: str) -> dict:
+def describe(source: str, *, context: int, device: str, kv_dtype: str) -> dict:
     """What `info` shows, as JSON-ready data."""
     if context < 1:
         raise UsageError("--context must be at least 1")
+    if kv_dtype not in KV_ITEMSIZE:
+        raise UsageError(f"--kv-dtype must be {' or '.join(KV_ITEMSIZE)}, not {kv_dtype!r}")
     import torch  # here, not at import time: `ossa --help` should not wait for torch
 
     from ossa.model import checkpoint, hub, kernel, memory
@@ -85,7 +94,7 @@ def describe(source: str, *, context: int, device: str) -> dict:
     on_cpu = target == "cpu"
     budget = 0 if on_cpu and kernel.available() else DEFAULT_EXPERT_CACHE  # see engine.Model
     need = memory.estimate(
-        cfg, context=context, act_bytes=4 if on_cpu else 2, expert_cache_budget=budget
+        cfg, context=context, kv_itemsize=KV_ITEMSIZE[kv_dtype], expert_cache_budget=budget
     )
     have = (
         os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -105,6 +114,7 @@ def describe(source: str, *, context: int, device: str) -> dict:
         "memory": {
             "device": target,
             "context": context,
+            "kv_dtype": kv_dtype,
             "weights": need.weights,
             "kv_cache": need.kv_cache,
             "expert_cache": need.expert_cache,

@@ -51,6 +51,7 @@ def load(
     `threads` sets torch's CPU threads for the whole process.
     `kv_dtype` is the KV cache's dtype (default: the activations', fp32 on a CPU);
     torch.bfloat16 halves its memory and moves logits by ~1e-3 (keys and values rounded).
+    The `ossa` agent asks for bf16 unless told `--kv-dtype fp32`.
     """
     device = torch.device(resolve_device(device) if isinstance(device, str) else device)
     if threads is not None:

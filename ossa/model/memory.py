@@ -20,21 +20,48 @@ class Estimate:
         return self.weights + self.kv_cache + self.expert_cache
 
 
-def kv_bytes(cfg: Config, context: int, *, act_bytes: int, prefill_chunk: int = 512) -> int:
-    """Keys (+1 sink dimension) and values: full layers hold the context, sliding ones a ring
-    of window + prefill chunk slots (see cache.py)."""
-    per_slot = cfg.num_key_value_heads * (2 * cfg.head_dim + 1) * act_bytes
+#: Slots `LayerCache` gives a full-attention layer before its first write (cache.py).
+FULL_LAYER_FIRST_SLOTS = 256
+
+
+def full_layer_slots(context: int, *, prefill_chunk: int = 512) -> int:
+    """Slots a full-attention layer holds once `context` tokens are prefilled from scratch in
+    chunks of `prefill_chunk`, as the engine writes them: it starts at 256 and a write that
+    does not fit takes the larger of twice the slots and what it needs (`LayerCache._reserve`),
+    so the doubling is counted here, not hidden by picking contexts that are powers of two.
+    Decoding one token at a time doubles it the same way; only a prompt appended to a short
+    cache can take a chunk past twice its slots and end at another count."""
+    slots = FULL_LAYER_FIRST_SLOTS
+    for end in range(prefill_chunk, context + prefill_chunk, prefill_chunk):
+        end = min(end, context)
+        if end > slots:
+            slots = max(end, 2 * slots)
+    return slots
+
+
+def kv_bytes(cfg: Config, context: int, *, kv_itemsize: int, prefill_chunk: int = 512) -> int:
+    """The KV cache's bytes once `context` tokens are in it, exactly as cache.py lays it out.
+
+    Every layer holds its slots plus slot 0, the attention sink: keys `[kv_heads, slots + 1,
+    head_dim + 1]` (+1: the sink column) and values `[kv_heads, slots + 1, head_dim]` of
+    `kv_itemsize` bytes each (2 for bf16, 4 for fp32), and one int64 position per slot.
+    Sliding-window layers are rings of window + prefill chunk slots whatever the context;
+    full-attention layers hold `full_layer_slots(context)`.
+    """
+    per_slot = cfg.num_key_value_heads * (2 * cfg.head_dim + 1) * kv_itemsize + 8
     sliding = sum(cfg.is_sliding(n) for n in range(cfg.num_hidden_layers))
     full = cfg.num_hidden_layers - sliding
-    return per_slot * (full * context + sliding * (cfg.sliding_window + prefill_chunk))
+    ring = cfg.sliding_window + prefill_chunk
+    grown = full_layer_slots(context, prefill_chunk=prefill_chunk)
+    return per_slot * (full * (grown + 1) + sliding * (ring + 1))
 
 
-def estimate(cfg: Config, *, context: int, act_bytes: int, expert_cache_budget: int) -> Estimate:
-    """Activations are fp32 on CPUs (act_bytes 4) and bf16 on GPUs (2); the expert cache fills
-    up to its budget or the bf16 size of all experts, whichever is smaller."""
+def estimate(cfg: Config, *, context: int, kv_itemsize: int, expert_cache_budget: int) -> Estimate:
+    """The KV cache's element is 2 bytes in bf16 (the agent's default) and 4 in fp32; the
+    expert cache fills up to its budget or the bf16 size of all experts, whichever is smaller."""
     all_experts_bf16 = 2 * cfg.parameter_counts()["mxfp4"]
     return Estimate(
         weights=sum(cfg.stored_bytes().values()),
-        kv_cache=kv_bytes(cfg, context, act_bytes=act_bytes),
+        kv_cache=kv_bytes(cfg, context, kv_itemsize=kv_itemsize),
         expert_cache=min(expert_cache_budget, all_experts_bf16),
     )

@@ -541,6 +541,43 @@ def test_device_temperature_and_seed_reach_the_engine(app, replay_file, harmony,
     assert spy_engine.opened[-1]["device"] == "auto"
 
 
+def test_kv_dtype_defaults_to_bf16_and_file_env_and_flag_override_in_order(
+    app, ossa_home, replay_file, harmony, spy_engine, monkeypatch
+):
+    model = f"replay:{replay_file(*[harmony.final('ok')] * 4)}"
+
+    def opened_with(*flags: str) -> str:
+        out = invoke(app, "run", "q", "--model", model, "--tools", "", *flags)
+        assert out.exit_code == 0, out.output
+        return spy_engine.opened[-1]["kv_dtype"]
+
+    monkeypatch.delenv("OSSA_KV_DTYPE", raising=False)
+    assert opened_with() == "bf16"
+    ossa_home.mkdir(parents=True, exist_ok=True)
+    (ossa_home / "config.toml").write_text('kv_dtype = "fp32"\n')
+    assert opened_with() == "fp32"
+    assert 'kv_dtype = "fp32"' in invoke(app, "config", "show").stdout
+    monkeypatch.setenv("OSSA_KV_DTYPE", "bf16")
+    assert opened_with() == "bf16"
+    assert opened_with("--kv-dtype", "fp32") == "fp32"
+
+
+@pytest.mark.parametrize("where", ["flag", "file", "env"])
+def test_a_bad_kv_dtype_is_one_line_and_exit_2(app, ossa_home, replay_file, harmony, monkeypatch,
+                                               where):  # fmt: skip
+    model = f"replay:{replay_file(harmony.final('ok'))}"
+    flags = ["--kv-dtype", "fp16"] if where == "flag" else []
+    if where == "file":
+        ossa_home.mkdir(parents=True, exist_ok=True)
+        (ossa_home / "config.toml").write_text('kv_dtype = "fp16"\n')
+    if where == "env":
+        monkeypatch.setenv("OSSA_KV_DTYPE", "fp16")
+    out = invoke(app, "run", "q", "--model", model, "--tools", "", *flags)
+    assert out.exit_code == 2
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+    assert "kv_dtype must be one of bf16, fp32, not 'fp16'" in out.stderr
+
+
 def test_a_typed_flag_beats_the_config_file_but_a_default_does_not(app, ossa_home, replay_file,
                                                                    harmony):  # fmt: skip
     ossa_home.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from ossa.agent.engines import (
     open_engine,
     schemes,
 )
+from ossa.agent.engines.local import open_local
 from ossa.agent.loop import Agent
 from ossa.agent.results import RESULT_SCHEMA
 from ossa.agent.settings import Settings
@@ -64,6 +65,21 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ossa.model import synth
 
     return synth.write_checkpoint(tmp_path_factory.mktemp("tiny"), "tiny", layout="original")
+
+
+@pytest.mark.parametrize(("kv_dtype", "expected"), [("bf16", "bfloat16"), ("fp32", "float32")])
+def test_open_local_gives_the_cache_the_kv_dtype(tiny_checkpoint: Path, kv_dtype, expected):
+    import torch
+
+    engine = open_local(str(tiny_checkpoint), device="cpu", kv_dtype=kv_dtype)
+    assert len(list(engine.generate([1, 2, 3], max_tokens=2))) == 2  # written, then read back
+    dtypes = {t.dtype for layer in engine._cache for t in (layer.k, layer.v)}
+    assert dtypes == {getattr(torch, expected)}
+
+
+def test_open_local_refuses_an_unknown_kv_dtype_before_loading():
+    with pytest.raises(EngineError, match="unknown KV cache dtype 'fp16'"):
+        open_local("openai/gpt-oss-20b", kv_dtype="fp16")  # no download is tried
 
 
 @pytest.mark.slow
@@ -154,7 +170,7 @@ def test_a_plugin_engine_is_opened_by_its_scheme(installed_engine):
     engine = open_engine("echo:http://127.0.0.1:8080", device="cuda", threads=2)
     assert type(engine).__name__ == "Echo"
     assert engine.target == "http://127.0.0.1:8080"  # only the scheme is taken off
-    assert engine.options == {"device": "cuda", "dtype": None, "threads": 2}
+    assert engine.options == {"device": "cuda", "dtype": None, "threads": 2, "kv_dtype": "bf16"}
     assert schemes() == [*engines.ENGINES, "echo", "gone"]
 
 
@@ -170,7 +186,7 @@ def test_a_spec_with_no_known_scheme_goes_to_the_local_engine(monkeypatch):
     monkeypatch.setattr(engines, "LOCAL", "tests.agent.test_engines:_local_stub")
     assert open_engine("C:/models/gpt-oss", dtype="bfloat16") == (
         "C:/models/gpt-oss",
-        {"device": "cpu", "dtype": "bfloat16", "threads": None},
+        {"device": "cpu", "dtype": "bfloat16", "threads": None, "kv_dtype": "bf16"},
     )
     assert open_engine("openai/gpt-oss-20b")[0] == "openai/gpt-oss-20b"
 

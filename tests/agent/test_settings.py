@@ -63,6 +63,7 @@ def test_defaults_without_a_file(tmp_path: Path):
         ),
         ("", {"OSSA_DEVICE": "gpu"}, "OSSA_DEVICE: device must be auto, cpu or cuda"),
         ("temperature = -1\n", {}, "temperature must be 0 or more"),
+        ("", {"OSSA_KV_DTYPE": "fp16"}, "OSSA_KV_DTYPE: kv_dtype must be one of bf16, fp32"),
         ("tools = 3\n", {}, "tools must be a list of names"),
     ],
 )

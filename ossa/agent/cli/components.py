@@ -42,7 +42,11 @@ def open_model(settings: Settings) -> Engine:
     """The engine for ``settings.model`` on ``settings.device``."""
     with stderr.status(f"loading {settings.model}…"):  # an EngineError is an OssaError
         return open_engine(
-            settings.model, device=settings.device, dtype=settings.dtype, threads=settings.threads
+            settings.model,
+            device=settings.device,
+            dtype=settings.dtype,
+            threads=settings.threads,
+            kv_dtype=settings.kv_dtype,
         )
 
 

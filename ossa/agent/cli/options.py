@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ossa.agent.settings import EFFORTS, Settings, load_config
+from ossa.agent.settings import EFFORTS, KV_DTYPES, Settings, load_config
 
 _DEFAULTS = Settings()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,6 +55,13 @@ class Flag:
 MODEL = (
     Flag("model", str, ("--model", "-m"), "Hugging Face id, checkpoint dir, or replay:FILE."),
     Flag("device", str, ("--device",), "auto (CUDA when torch sees a GPU), cpu or cuda."),
+    Flag(
+        "kv_dtype",
+        str,
+        ("--kv-dtype",),
+        f"KV cache: {' or '.join(KV_DTYPES)}; bf16 halves its memory, fp32 is exact against an "
+        "fp32 reference.",
+    ),
     Flag("temperature", float, ("--temperature",), "Sampling temperature; 0 is greedy."),
     Flag("seed", int, ("--seed",), "Sampling seed, for repeatable runs."),
 )

@@ -8,7 +8,8 @@ reused and generated tokens, so callers never read shared engine state after the
 A model spec ``SCHEME:TARGET`` picks the engine registered as ``SCHEME`` (``replay:FILE``;
 the HTTP engines of :mod:`ossa.agent.engines.http`; a plugin's, through the ``ossa.engines`` entry-point group).
 Anything else (a checkpoint directory, a Hugging Face id) goes to the local torch engine.
-An engine factory is called as ``factory(target, device=…, dtype=…, threads=…)``.
+An engine factory is called as ``factory(target, device=…, dtype=…, threads=…, kv_dtype=…)``;
+the options that mean nothing to an engine (all of them, to one over HTTP) it ignores.
 """
 
 from __future__ import annotations
@@ -99,7 +100,12 @@ def schemes(*, plugins: bool = True) -> list[str]:
 
 
 def open_engine(
-    spec: str, *, device: str = "cpu", dtype: str | None = None, threads: int | None = None
+    spec: str,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+    threads: int | None = None,
+    kv_dtype: str = "bf16",
 ) -> Engine:
     """``SCHEME:TARGET`` for a registered engine; a checkpoint directory or a Hugging Face id."""
     scheme, sep, target = spec.partition(":")
@@ -113,4 +119,4 @@ def open_engine(
         factory = entry.load()
     except Exception as exc:  # a broken plugin: say which, not a traceback
         raise EngineError(f"engine {entry.name!r} ({entry.value}) failed to load: {exc}") from exc
-    return factory(target, device=device, dtype=dtype, threads=threads)
+    return factory(target, device=device, dtype=dtype, threads=threads, kv_dtype=kv_dtype)
