@@ -79,7 +79,9 @@ def completion(enc: h.HarmonyEncoding, target: int = 20_000) -> list[int]:
             .with_recipient("functions.get_weather")
             .with_content_type("<|constrain|>json"),
         ]
-        tokens = enc.render_conversation(messages, h.RenderConversationConfig(auto_drop_analysis=False))
+        tokens = enc.render_conversation(
+            messages, h.RenderConversationConfig(auto_drop_analysis=False)
+        )
         if len(tokens) >= target:
             return tokens[2:]  # the prompt already holds <|start|>assistant
 

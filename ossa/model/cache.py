@@ -15,6 +15,16 @@ from dataclasses import dataclass
 import torch
 
 EMPTY = 1 << 62  # position of an unused slot: after every query, so always masked
+FIRST_SLOTS = 256  # a full-attention layer's slots before it first grows
+GROWTH = 8  # a full-attention layer grows by at least 1/GROWTH of its slots
+
+
+def grown_slots(slots: int, needed: int) -> int:
+    """A full-attention layer's slots after growing from `slots` to hold `needed` positions:
+    at least an eighth more (so growing stays amortized linear), in steps of 256; not twice
+    (doubling left a 16k-token cache holding 32k slots)."""
+    target = max(needed, slots + slots // GROWTH)
+    return -(-target // FIRST_SLOTS) * FIRST_SLOTS
 
 
 class LayerCache:
@@ -31,7 +41,7 @@ class LayerCache:
         self.window = window
         self.ring = window is not None
         self.length = 0  # tokens written (positions 0..length-1)
-        slots = ring_slots if self.ring else 256
+        slots = ring_slots if self.ring else FIRST_SLOTS
         self.k = torch.zeros(kv_heads, slots + 1, head_dim + 1, dtype=dtype, device=device)
         self.v = torch.zeros(kv_heads, slots + 1, head_dim, dtype=dtype, device=device)
         self.k[:, 0, head_dim] = 1
@@ -112,7 +122,7 @@ class LayerCache:
     def _reserve(self, n: int) -> None:
         if n <= self.slots:
             return
-        grow = max(n, 2 * self.slots) - self.slots
+        grow = grown_slots(self.slots, n) - self.slots
         h, _, d = self.k.shape
         self.k = torch.cat([self.k, self.k.new_zeros(h, grow, d)], dim=1)
         self.v = torch.cat([self.v, self.v.new_zeros(h, grow, d - 1)], dim=1)

@@ -106,7 +106,8 @@ def attend(
     scale: float,
 ) -> torch.Tensor:
     """Grouped-query attention: q `[Hq, T, D']`, keys `[Hkv, S, D']`, values `[Hkv, S, D]`,
-    mask `[T, S]` (True = attend; the sink is always attended, so no row is all masked).
+    mask `[T, S]` (True = attend; the sink is always attended, so no row is all masked); keys
+    and values in q's dtype.
 
     Done by hand as batched matmuls, each key head against its group's queries: CPU
     scaled_dot_product_attention with a mask takes its math path, ~10x slower at T=1 and with a
@@ -115,7 +116,6 @@ def attend(
     hq, n, _ = q.shape
     hkv, s, d = values.shape
     g = hq // hkv
-    keys, values = keys.to(q.dtype), values.to(q.dtype)  # a bf16 KV cache is read back in fp32
     scores = torch.matmul(q.reshape(hkv, g * n, -1), keys.transpose(1, 2)).mul_(scale)
     if mask is not None:
         scores.view(hkv, g, n, s).masked_fill_(~mask, float("-inf"))
@@ -149,7 +149,18 @@ class Attention:
         cache.write(qk[:, hq:], qkv[:, (hq + hkv) * d :].view(n, hkv, d), start)
         q = torch.cat([qk[:, :hq], self.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
         scale = 1 / math.sqrt(d)
-        parts = [attend(q[:, b.rows], *cache.span(b.first, b.last), b.mask, scale) for b in plan]
+        # the keys every block sees, read (and a bf16 cache widened) once: blocks that start
+        # where the first does (all of a full-attention layer's) take a prefix of them as is
+        first = plan[0].first
+        keys, values = (t.to(q.dtype) for t in cache.span(first, plan[-1].last))
+        parts = []
+        for b in plan:
+            lo, hi = 1 + b.first - first, 2 + b.last - first
+            k, v = (keys[:, :hi], values[:, :hi]) if lo == 1 else (
+                torch.cat([keys[:, :1], keys[:, lo:hi]], dim=1),
+                torch.cat([values[:, :1], values[:, lo:hi]], dim=1),
+            )  # fmt: skip
+            parts.append(attend(q[:, b.rows], k, v, b.mask, scale))
         attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self.out(attn.transpose(0, 1).reshape(n, hq * d))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ossa.model.cache import FIRST_SLOTS, grown_slots
 from ossa.model.config import Config
 
 
@@ -20,22 +21,16 @@ class Estimate:
         return self.weights + self.kv_cache + self.expert_cache
 
 
-#: Slots `LayerCache` gives a full-attention layer before its first write (cache.py).
-FULL_LAYER_FIRST_SLOTS = 256
-
-
 def full_layer_slots(context: int, *, prefill_chunk: int = 512) -> int:
     """Slots a full-attention layer holds once `context` tokens are prefilled from scratch in
-    chunks of `prefill_chunk`, as the engine writes them: it starts at 256 and a write that
-    does not fit takes the larger of twice the slots and what it needs (`LayerCache._reserve`),
-    so the doubling is counted here, not hidden by picking contexts that are powers of two.
-    Decoding one token at a time doubles it the same way; only a prompt appended to a short
-    cache can take a chunk past twice its slots and end at another count."""
-    slots = FULL_LAYER_FIRST_SLOTS
+    chunks of `prefill_chunk`, as the engine writes them: growth follows `LayerCache`'s own
+    rule (`cache.grown_slots`), write by write. Decoding one token at a time can end at a
+    slightly different count, as can a prompt appended to a short cache."""
+    slots = FIRST_SLOTS
     for end in range(prefill_chunk, context + prefill_chunk, prefill_chunk):
         end = min(end, context)
         if end > slots:
-            slots = max(end, 2 * slots)
+            slots = grown_slots(slots, end)
     return slots
 
 
