@@ -55,11 +55,115 @@ static void rotate(const float *x, const float *cos, const float *sin, int64_t d
     }
 }
 
-/* qkv: the token's [(hq + 2 hkv) d] projection; cos, sin: [d / 2] for its position `pos`.
-   Writes its rotated key and its value at `pos`, then out [hq d] = each query head's
-   softmax-weighted values over the sink (logit sink_q[h] * scale, value zero) and positions
-   first..pos. ring: the slot count of a sliding-window ring (position p in slot p % ring + 1),
-   0 for a growing buffer (slot p + 1). */
+/* e^x, eight at a time, for the softmax (x <= 0 there): range reduction by ln 2 in two parts
+   and a degree-7 polynomial, within 2 ulp of expf; below -87.3 it gives e^-87.3 (~1e-38),
+   not 0, which next to the largest weight, 1, is nothing. */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* 8 values of a row (fp32 or bf16) as fp32. */
+static inline __m256 load8(const void *row, int bf16, int64_t i) {
+    if (bf16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i))), 16));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+#define KEYS_BLOCK 256 /* values a group of heads meets while they sit in cache */
+
+/* Query heads h0..h0+7 (those past `heads` are zeros) that share key head kv, against
+   positions first..first+count-1: out[h] = their softmax-weighted values with the sink.
+   Lane g of every register is head h0+g, so a key row meets eight queries with no horizontal
+   sums: scores [count][8] come from broadcasting each key element against the queries laid
+   out [d][8]; each value row meets the eight weights likewise. */
+static void attend_heads(const float *qkv, const float *cos, const float *sin,
+                         const float *sink_q, const void *keys, const void *values, int kv_bf16,
+                         int64_t capacity, int64_t ring, int64_t first, int64_t count,
+                         int64_t h0, int64_t heads, int64_t kv, int64_t d, float scale,
+                         float *out) {
+    int64_t kd = d + 1, size = kv_bf16 ? 2 : 4;
+    float *qt = calloc(d * 8 + count * 8 + d, sizeof(float)), *score = qt + d * 8;
+    float *row = score + count * 8; /* a bf16 key row widened */
+    for (int64_t g = 0; g < heads; g++) {
+        float q[d];
+        rotate(qkv + (h0 + g) * d, cos, sin, d, q);
+        for (int64_t i = 0; i < d; i++) qt[i * 8 + g] = q[i] * scale;
+    }
+    __m256 top = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < count; j++) {
+        int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
+        const char *k = (const char *)keys + (kv * capacity + s) * kd * size;
+        for (int64_t line = 0; line < kd * size; line += 64)
+            _mm_prefetch(k + 8 * kd * size + line, _MM_HINT_T0); /* 8 rows ahead */
+        const float *e = (const float *)k; /* the key's elements as fp32: in place, or widened */
+        if (kv_bf16) {
+            for (int64_t i = 0; i < d; i += 8) _mm256_storeu_ps(row + i, load8(k, 1, i));
+            e = row;
+        }
+        __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(); /* two FMA chains */
+        for (int64_t i = 0; i < d; i += 2) {
+            even = _mm256_fmadd_ps(_mm256_set1_ps(e[i]), _mm256_loadu_ps(qt + i * 8), even);
+            odd = _mm256_fmadd_ps(_mm256_set1_ps(e[i + 1]), _mm256_loadu_ps(qt + i * 8 + 8), odd);
+        }
+        __m256 sc = _mm256_add_ps(even, odd);
+        _mm256_storeu_ps(score + j * 8, sc);
+        top = _mm256_max_ps(top, sc);
+    }
+    float sinks[8] = {0}, totals[8];
+    for (int64_t g = 0; g < heads; g++) sinks[g] = sink_q[h0 + g] * scale;
+    top = _mm256_max_ps(top, _mm256_loadu_ps(sinks));
+    __m256 total = exp8(_mm256_sub_ps(_mm256_loadu_ps(sinks), top));
+    for (int64_t j = 0; j < count; j++) { /* weights in place of the scores, and their sum */
+        __m256 w = exp8(_mm256_sub_ps(_mm256_loadu_ps(score + j * 8), top));
+        _mm256_storeu_ps(score + j * 8, w);
+        total = _mm256_add_ps(total, w);
+    }
+    _mm256_storeu_ps(totals, total);
+    float *o = out + h0 * d; /* the heads' outputs, accumulated a block of values at a time */
+    for (int64_t i = 0; i < heads * d; i++) o[i] = 0.0f;
+    for (int64_t b = 0; b < count; b += KEYS_BLOCK) {
+        int64_t end = b + KEYS_BLOCK < count ? b + KEYS_BLOCK : count;
+        for (int64_t i = 0; i < d; i += 8) { /* 8 output values of each head over the block */
+            __m256 acc[8];
+            for (int g = 0; g < 8; g++) acc[g] = _mm256_loadu_ps(o + (g < heads ? g : 0) * d + i);
+            for (int64_t j = b; j < end; j++) {
+                int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
+                const char *row = (const char *)values + (kv * capacity + s) * d * size;
+                if (i == 0) /* the first pass brings every line of the block's rows in */
+                    for (int64_t line = 0; line < d * size; line += 64)
+                        _mm_prefetch(row + 8 * d * size + line, _MM_HINT_T0);
+                __m256 v = load8(row, kv_bf16, i);
+                for (int g = 0; g < 8; g++) /* all eight lanes; a padded head's is dropped */
+                    acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(score[j * 8 + g]), v, acc[g]);
+            }
+            for (int64_t g = 0; g < heads; g++) _mm256_storeu_ps(o + g * d + i, acc[g]);
+        }
+    }
+    for (int64_t g = 0; g < heads; g++)
+        for (int64_t i = 0; i < d; i++) o[g * d + i] /= totals[g];
+    free(qt);
+}
+
+/* qkv: the token's [(hq + 2 hkv) d] projection (d a multiple of 8); cos, sin: [d / 2] for its
+   position `pos`. Writes its rotated key and its value at `pos`, then out [hq d] = each query
+   head's softmax-weighted values over the sink (logit sink_q[h] * scale, value zero) and
+   positions first..pos. ring: the slot count of a sliding-window ring (position p in slot
+   p % ring + 1), 0 for a growing buffer (slot p + 1). Threads take key heads (and groups of
+   eight query heads sharing one). */
 void attend_token(const float *qkv, const float *cos, const float *sin, const float *sink_q,
                   void *keys, void *values, int64_t *positions, int kv_bf16, int64_t capacity,
                   int64_t ring, int64_t pos, int64_t first, int64_t hq, int64_t hkv, int64_t d,
@@ -76,35 +180,12 @@ void attend_token(const float *qkv, const float *cos, const float *sin, const fl
     }
     positions[slot] = pos;
     free(rotated);
+    int64_t chunks = (group + 7) / 8; /* of eight query heads per key head */
     #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t head = 0; head < hq; head++) {
-        int64_t kv = head / group;
-        float *q = malloc(sizeof(float) * (d + count));
-        float *score = q + d;
-        rotate(qkv + head * d, cos, sin, d, q);
-        float top = sink_q[head] * scale;
-        for (int64_t j = 0; j < count; j++) {
-            int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
-            int64_t row = (kv * capacity + s) * kd;
-            const void *k = kv_bf16 ? (const void *)((const uint16_t *)keys + row)
-                                    : (const void *)((const float *)keys + row);
-            score[j] = dot(q, k, kv_bf16, d) * scale;
-            top = fmaxf(top, score[j]);
-        }
-        float total = expf(sink_q[head] * scale - top);
-        float *o = out + head * d;
-        for (int64_t i = 0; i < d; i++) o[i] = 0.0f;
-        for (int64_t j = 0; j < count; j++) {
-            int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
-            int64_t row = (kv * capacity + s) * d;
-            float w = expf(score[j] - top);
-            total += w;
-            if (kv_bf16)
-                for (int64_t i = 0; i < d; i++) o[i] += w * from_bf16(((const uint16_t *)values)[row + i]);
-            else
-                for (int64_t i = 0; i < d; i++) o[i] += w * ((const float *)values)[row + i];
-        }
-        for (int64_t i = 0; i < d; i++) o[i] /= total;
-        free(q);
+    for (int64_t c = 0; c < hkv * chunks; c++) {
+        int64_t kv = c / chunks, h0 = kv * group + 8 * (c % chunks);
+        int64_t heads = kv * group + group - h0 < 8 ? kv * group + group - h0 : 8;
+        attend_heads(qkv, cos, sin, sink_q, keys, values, kv_bf16, capacity, ring, first, count,
+                     h0, heads, kv, d, scale, out);
     }
 }
