@@ -9,9 +9,29 @@ import pytest
 import torch
 
 import ossa.model
+from ossa.model import kernel
 from tests.model.conftest import random_tokens
 
 transformers = pytest.importorskip("transformers")
+
+# each code path the engine can take on a CPU, forced by its environment variable
+KERNEL_PATHS = {
+    "avx512": {"OSSA_KERNEL_AVX2": "0"},
+    "avx2": {"OSSA_KERNEL_AVX2": "1"},
+    "torch": {"OSSA_NO_KERNEL": "1"},
+}
+
+
+@pytest.fixture(params=sorted(KERNEL_PATHS))
+def kernel_path(request, monkeypatch):
+    """Runs a test on the AVX-512 kernels, the AVX2 ones and the torch fallback in turn."""
+    if request.param != "torch" and not kernel.available():
+        pytest.skip(f"no kernels here: {kernel.unavailable_reason()}")
+    for name, value in KERNEL_PATHS[request.param].items():
+        monkeypatch.setenv(name, value)
+    if request.param == "avx512" and not kernel.avx512():
+        pytest.skip("this CPU lacks AVX-512")
+    return request.param
 
 
 @pytest.mark.parametrize(
@@ -21,7 +41,7 @@ transformers = pytest.importorskip("transformers")
         ("ring_checkpoint", "ring_transformers", 40, 4),  # 8-token window, ring wraps many times
     ],
 )
-def test_logits_match_transformers(request, ours, theirs, length, chunk):
+def test_logits_match_transformers(request, ours, theirs, length, chunk, kernel_path):
     hf = transformers.GptOssForCausalLM.from_pretrained(
         request.getfixturevalue(theirs), dtype=torch.float32
     ).eval()
@@ -33,7 +53,7 @@ def test_logits_match_transformers(request, ours, theirs, length, chunk):
         expected = hf(torch.tensor([tokens])).logits[0].float()
     got = engine.logits(tokens)
     diff = (got - expected).abs().max().item()
-    print(f"max |ossa - transformers| over {length} tokens: {diff:.3g}")
+    print(f"max |ossa - transformers| over {length} tokens ({kernel_path}): {diff:.3g}")
     assert got.shape == expected.shape == (length, 201088)
     assert diff < 1e-3
 
