@@ -7,6 +7,7 @@ experts stay packed. safetensors' own loaders copy each tensor into fresh memory
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import mmap
@@ -246,6 +247,25 @@ def _from_transformers(raw: dict[str, torch.Tensor]) -> Iterator[tuple[str, torc
         if set(qkv) != {"q", "k", "v"}:
             raise CheckpointError(f"layer {layer} lacks some of q/k/v_proj.{kind}")
         yield f"block.{layer}.attn.qkv.{kind}", torch.cat([qkv["q"], qkv["k"], qkv["v"]])
+        for part in qkv.values():
+            _release(part)
+
+
+_PAGE = mmap.PAGESIZE
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _release(t: torch.Tensor) -> None:
+    """Drop the whole pages of a mapped tensor from this process once it has been copied (q, k
+    and v into the fused qkv): otherwise the file pages it was read from stay mapped and count
+    a second time in the resident set, ~0.7 GB for gpt-oss-20b. Only for `read_safetensors`'
+    private file mappings, which nothing writes: the pages stay in the page cache, and a later
+    read would fault them in from the file again."""
+    start = t.data_ptr()
+    end = start + t.numel() * t.element_size()
+    first, last = -(-start // _PAGE) * _PAGE, end // _PAGE * _PAGE
+    if last > first:
+        _libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), mmap.MADV_DONTNEED)
 
 
 def expected_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:

@@ -74,3 +74,23 @@ def test_broken_checkpoints_get_clear_errors(tmp_path, tiny_original):
     shutil.copy(tiny_original / "original" / "model.safetensors", data)
     with pytest.raises(CheckpointError, match="missing"):
         checkpoint.load(broken)
+
+
+def _resident_file_bytes() -> int:
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(status["RssFile"].split()[0]) * 1024
+
+
+def test_released_tensors_leave_the_resident_set_and_still_read_the_same(tmp_path):
+    """What the transformers layout's q/k/v get once copied into the fused qkv."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "big.safetensors"
+    save_file({"w": torch.arange(16 << 20, dtype=torch.float32)}, str(path))  # 64 MiB
+    w = checkpoint.read_safetensors(path)["w"]
+    before = _resident_file_bytes()
+    total = float(w.sum())  # every page touched: mapped into this process
+    assert _resident_file_bytes() - before > 48 << 20
+    checkpoint._release(w)
+    assert _resident_file_bytes() - before < 8 << 20
+    assert float(w.sum()) == total  # read back from the file
