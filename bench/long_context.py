@@ -8,7 +8,8 @@ prefills 512 real tokens (every expert is touched, so the weights are as residen
 writes random keys and values for the positions up to `context - 512` straight into the cache,
 then prefills the last 512 real tokens (attention over the whole context: its transient
 buffers are the peak) and decodes 8. Peak RSS is the process's maximum resident set: the
-mapped weights it touched, the cache, torch and Python.
+mapped weights it touched, the cache, torch and Python. The checkpoint is in the original
+layout, the one `ossa model pull` downloads.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ def main() -> None:
         return
     if args.context < 3 * CHUNK:
         sys.exit(f"--context must be at least {3 * CHUNK}")
-    path = checkpoint(args.cache, SHAPES[args.shape], fast=args.shape != "medium")
+    path = checkpoint(
+        args.cache, SHAPES[args.shape], fast=args.shape != "medium", layout="original"
+    )
     print(f"{args.shape} shape at a {args.context}-token context, {args.threads} threads")
     print(f"{'KV cache':<10}{'peak RSS':>12}{'KV bytes':>12}{'last chunk':>12}{'decode':>12}")
     for kv in ("float32", "bfloat16"):

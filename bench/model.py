@@ -119,14 +119,17 @@ def run_worker(name: str, path: Path, args: argparse.Namespace) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def checkpoint(cache: Path, name: str, *, fast: bool = False) -> Path:
+def checkpoint(cache: Path, name: str, *, fast: bool = False, layout: str = "transformers") -> Path:
+    """A random checkpoint of preset `name`, synthesized once under `cache` (the original layout
+    in `NAME-original`: what `ossa model pull` downloads; transformers' is what other engines
+    read)."""
     from ossa.model import synth
 
-    path = cache / name
-    if not (path / "config.json").is_file():
+    path = cache / (name if layout == "transformers" else f"{name}-{layout}")
+    if not (path / "config.json").is_file() and not (path / "original" / "config.json").is_file():
         print(f"synthesizing the {name} checkpoint under {path} ...", file=sys.stderr)
-        tmp = path.with_name(name + ".partial")
-        synth.write_checkpoint(tmp, name, layout="transformers", fast=fast)
+        tmp = path.with_name(path.name + ".partial")
+        synth.write_checkpoint(tmp, name, layout=layout, fast=fast)
         tmp.rename(path)
     return path
 
