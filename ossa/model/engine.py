@@ -18,6 +18,7 @@ from ossa.model.layers import (
     ExpertCache,
     Experts,
     KernelAttention,
+    KernelBlock,
     KernelExperts,
     KernelLinear,
     Linear,
@@ -96,23 +97,24 @@ class Model:
                 dtype=dtype,
                 cache=self.expert_cache,
             )
-            self.blocks.append(
-                Block(
-                    attn_norm=norm(b + "attn.norm.scale"),
-                    attention=attention_kind(
-                        qkv=proj(b + "attn.qkv.weight", b + "attn.qkv.bias"),
-                        out=proj(b + "attn.out.weight", b + "attn.out.bias"),
-                        sink_q=(small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1),
-                        heads=cfg.num_attention_heads,
-                        kv_heads=cfg.num_key_value_heads,
-                        head_dim=cfg.head_dim,
-                    ),
-                    mlp_norm=norm(b + "mlp.norm.scale"),
-                    gate=proj(b + "mlp.gate.weight", b + "mlp.gate.bias"),
-                    experts=experts,
-                    experts_per_token=cfg.experts_per_token,
-                )
+            parts = dict(
+                attn_norm=norm(b + "attn.norm.scale"),
+                attention=attention_kind(
+                    qkv=proj(b + "attn.qkv.weight", b + "attn.qkv.bias"),
+                    out=proj(b + "attn.out.weight", b + "attn.out.bias"),
+                    sink_q=(small(b + "attn.sinks") * math.sqrt(cfg.head_dim)).view(1, -1, 1),
+                    heads=cfg.num_attention_heads,
+                    kv_heads=cfg.num_key_value_heads,
+                    head_dim=cfg.head_dim,
+                ),
+                mlp_norm=norm(b + "mlp.norm.scale"),
+                gate=proj(b + "mlp.gate.weight", b + "mlp.gate.bias"),
+                experts=experts,
+                experts_per_token=cfg.experts_per_token,
             )
+            block = Block(**parts)
+            # a whole one-token step in C where every part of the block has its kernel
+            self.blocks.append(KernelBlock(**parts) if KernelBlock.fits(block) else block)
         self.rotary = Rotary(cfg, device)
 
     def new_cache(self, ring_slots: int) -> list[LayerCache]:
@@ -141,8 +143,7 @@ class Model:
             if c.ring not in plans:  # every layer of a kind holds the same positions
                 cap = SCORES_BYTES // (4 * self.config.num_attention_heads)
                 plans[c.ring] = query_blocks(start, n, c.window, QUERY_BLOCK, max_scores=cap)
-            x = x + block.attention(rms_norm(x, block.attn_norm), rope, c, start, plans[c.ring])
-            x = x + block.moe(rms_norm(x, block.mlp_norm))
+            x = block(x, rope, c, start, plans[c.ring])
         return rms_norm(x, self.norm)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -57,6 +57,19 @@ _SIGNATURES = {
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
     "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
+    "decode_layer": [
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        _P,
+        ctypes.c_int,
+        *[_I64] * 4,
+        ctypes.c_int,
+        ctypes.c_int,
+    ],
     "attend_token": [
         _P,
         _P,
@@ -473,3 +486,108 @@ def attend_token(
         torch.get_num_threads(),
     )
     return out
+
+
+class _LayerWeights(ctypes.Structure):
+    """csrc/layer.c's `struct layer`, field for field."""
+
+    _fields_ = [
+        *[(name, ctypes.c_void_p) for name in ("attn_norm", "mlp_norm", "qkv", "out", "gate")],
+        *[(name, ctypes.c_void_p) for name in ("qkv_bias", "out_bias", "gate_bias", "sink_q")],
+        *[(name, ctypes.c_void_p) for name in ("blocks1", "scales1", "blocks2", "scales2")],
+        *[(name, ctypes.c_void_p) for name in ("bias1", "bias2")],
+        *[(name, ctypes.c_int64) for name in ("hidden", "inter", "experts", "k", "hq", "hkv", "d")],
+        ("limit", ctypes.c_float),
+        ("eps", ctypes.c_float),
+    ]
+
+
+class DecodeLayer:
+    """A whole transformer block's one-token step in one C call: the residual stream x += the
+    attention of its norm (qkv, rotary, the cache write, attention, out), then x += the routed
+    experts of its norm (gate, top-k, softmax, experts). The parts are checked as they are
+    built (`Bf16Matrix`, `MoE`); here only that they fit together."""
+
+    def __init__(
+        self,
+        *,
+        attn_norm: torch.Tensor,
+        mlp_norm: torch.Tensor,
+        qkv: Bf16Matrix,
+        out: Bf16Matrix,
+        gate: Bf16Matrix,
+        sink_q: torch.Tensor,
+        experts: MoE,
+        experts_per_token: int,
+        heads: int,
+        kv_heads: int,
+        head_dim: int,
+        eps: float = 1e-5,
+    ) -> None:
+        h, q = experts.hidden, heads * head_dim
+        fits = [
+            (attn_norm, (h,)),
+            (mlp_norm, (h,)),
+            (sink_q, (heads,)),
+        ]
+        if any(t.dtype != torch.float32 or tuple(t.shape) != shape for t, shape in fits):
+            raise ValueError(f"norms must be fp32 [{h}] and sink_q fp32 [{heads}]")
+        if (qkv.rows, qkv.cols) != (q + 2 * kv_heads * head_dim, h) or (out.rows, out.cols) != (
+            h,
+            q,
+        ):
+            raise ValueError(
+                "qkv must be [(heads + 2 kv_heads) head_dim, H] and out [H, heads head_dim]"
+            )
+        if (gate.rows, gate.cols) != (experts.experts, h):
+            raise ValueError(f"gate must be [{experts.experts}, {h}]")
+        if not 0 < experts_per_token <= min(32, experts.experts):
+            raise ValueError("experts_per_token must be in 1..min(32, experts)")
+        if head_dim % 8 or heads % kv_heads:
+            raise ValueError("head_dim must be a multiple of 8 and heads of kv_heads")
+        if any(m.bias is None for m in (qkv, out, gate)):
+            raise ValueError("qkv, out and gate need their biases")
+        _check_cpu(attn_norm, mlp_norm, sink_q)
+        self._keep = (attn_norm, mlp_norm, qkv, out, gate, sink_q, experts)  # C reads them
+        b1, s1, bias1, b2, s2, bias2 = experts._pointers
+        self._weights = _LayerWeights(
+            attn_norm.data_ptr(), mlp_norm.data_ptr(), qkv.w.data_ptr(), out.w.data_ptr(),
+            gate.w.data_ptr(), qkv.bias.data_ptr(), out.bias.data_ptr(), gate.bias.data_ptr(),
+            sink_q.data_ptr(), b1, s1, b2, s2, bias1, bias2, h, experts.inter, experts.experts,
+            experts_per_token, heads, kv_heads, head_dim, experts.limit, eps,
+        )  # fmt: skip
+        self.hidden = h
+
+    def __call__(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: LayerCache,
+        position: int,
+    ) -> None:
+        """x: the residual stream, fp32 `[H]`, updated in place; cos, sin: fp32 `[D / 2]` for
+        `position`, where the token's key and value are written into `cache` (fp32 or bf16)."""
+        if x.dtype != torch.float32 or x.shape != (self.hidden,) or not x.is_contiguous():
+            raise ValueError(f"x must be a contiguous fp32 [{self.hidden}]")
+        if cache.k.dtype not in (torch.float32, torch.bfloat16) or cache.v.dtype != cache.k.dtype:
+            raise ValueError("the cache must hold fp32 or bf16 keys and values")
+        cache.claim(position, 1)
+        _check_cpu(x, cos, sin, cache.k, cache.v, cache.pos)
+        first = 0 if cache.window is None else max(0, position - cache.window + 1)
+        _library().decode_layer(
+            ctypes.byref(self._weights),
+            x.data_ptr(),
+            cos.data_ptr(),
+            sin.data_ptr(),
+            cache.k.data_ptr(),
+            cache.v.data_ptr(),
+            cache.pos.data_ptr(),
+            cache.k.dtype == torch.bfloat16,
+            cache.k.shape[1],
+            cache.slots if cache.ring else 0,
+            position,
+            first,
+            avx512(),
+            torch.get_num_threads(),
+        )

@@ -336,7 +336,68 @@ class Block:
     experts: Experts
     experts_per_token: int
 
+    def __call__(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        cache: LayerCache,
+        start: int,
+        plan: list[QueryBlock],
+    ) -> torch.Tensor:
+        """The residual stream `[T, H]` after this block, for tokens at start..start+T-1."""
+        x = x + self.attention(rms_norm(x, self.attn_norm), rope, cache, start, plan)
+        return x + self.moe(rms_norm(x, self.mlp_norm))
+
     def moe(self, t: torch.Tensor) -> torch.Tensor:
         """Top-k routing with softmax over the chosen k, then the routed experts."""
         top = torch.topk(self.gate(t), self.experts_per_token, dim=-1, sorted=True)
         return self.experts(t, top.indices, torch.softmax(top.values, dim=-1))
+
+
+@dataclass
+class KernelBlock(Block):
+    """A block whose one-token steps run whole in one C call (`kernel.DecodeLayer`): norms,
+    projections, attention, routing and experts, with no Python between them. Chosen at load
+    where every part has its kernel (bf16 projections on a CPU with the kernels)."""
+
+    def __post_init__(self) -> None:
+        a, experts = self.attention, self.experts
+        self._step = kernel.DecodeLayer(
+            attn_norm=self.attn_norm,
+            mlp_norm=self.mlp_norm,
+            qkv=kernel.Bf16Matrix(a.qkv.weight, a.qkv.bias),
+            out=kernel.Bf16Matrix(a.out.weight, a.out.bias),
+            gate=kernel.Bf16Matrix(self.gate.weight, self.gate.bias),
+            sink_q=a.sink_q.reshape(-1),
+            experts=kernel.MoE(
+                (experts.mlp1.blocks, experts.mlp1.scales, experts.mlp1.bias),
+                (experts.mlp2.blocks, experts.mlp2.scales, experts.mlp2.bias),
+                experts.limit,
+            ),
+            experts_per_token=self.experts_per_token,
+            heads=a.heads,
+            kv_heads=a.kv_heads,
+            head_dim=a.head_dim,
+        )
+
+    def __call__(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        cache: LayerCache,
+        start: int,
+        plan: list[QueryBlock],
+    ) -> torch.Tensor:
+        if x.shape[0] > 1:
+            return super().__call__(x, rope, cache, start, plan)
+        x = x.contiguous()
+        self._step(x[0], *rope, cache, start)
+        return x
+
+    @staticmethod
+    def fits(block: Block) -> bool:
+        """Whether every projection of `block` is a bf16 weight the kernels take."""
+        a = block.attention
+        return all(isinstance(p, KernelLinear) for p in (a.qkv, a.out, block.gate)) and isinstance(
+            block.experts, KernelExperts
+        )

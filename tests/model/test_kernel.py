@@ -175,3 +175,29 @@ def test_bf16_matmul_matches_float64(tokens):
     got = kernel.Bf16Matrix(w, bias).matmul(x)
     assert got.shape == (tokens, 12) and got.dtype == torch.float32
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
+def test_whole_block_steps_decode_as_the_torch_path(ring_checkpoint, monkeypatch, kv_dtype):
+    """bf16 projections (the default) make every block a KernelBlock: a decoded token's block
+    is one C call, in fp32 on the stored weights. The same tokens and logits (within fp32
+    rounding) as torch in fp32 on the same weights (torch's own bf16 path rounds activations)."""
+    from ossa.model.layers import KernelBlock
+
+    prompt = random_tokens(20, seed=13)
+    fused = ossa.model.load(ring_checkpoint, prefill_chunk=4, kv_dtype=kv_dtype)
+    assert all(isinstance(b, KernelBlock) for b in fused.model.blocks)
+    monkeypatch.setenv("OSSA_NO_KERNEL", "1")
+    plain = ossa.model.load(
+        ring_checkpoint, prefill_chunk=4, kv_dtype=kv_dtype, dtype=torch.float32
+    )
+    assert not any(isinstance(b, KernelBlock) for b in plain.model.blocks)
+    tokens = list(fused.generate(prompt, max_tokens=12))
+    assert tokens == list(plain.generate(prompt, max_tokens=12))
+    logits = []
+    for engine in (fused, plain):  # one more one-token step on the same history
+        position = engine._cache[0].length
+        hidden = engine.model.forward(torch.tensor([tokens[0]]), position, engine._cache)
+        logits.append(engine.model.unembed(hidden))
+    got, expected = logits
+    assert torch.allclose(got, expected, rtol=0, atol=1e-4 * expected.abs().max())

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "decode.h"
 #include "matmul.h"
 #include "simd.h"
 
@@ -117,11 +118,6 @@ static void moe_with(dot_fn dot, int rows, slot_fn slot, const float *x, float *
     free(y);
 }
 
-#define MOE_ARGS                                                                               \
-    const float *x, float *out, int64_t hidden, int64_t inter, int64_t k,                      \
-        const int64_t *experts, const float *weights, const uint8_t *blocks1,                  \
-        const uint8_t *scales1, const float *bias1, const uint8_t *blocks2,                    \
-        const uint8_t *scales2, const float *bias2, float limit, int threads
 #define MOE_PASS                                                                               \
     x, out, hidden, inter, k, experts, weights, blocks1, scales1, bias1, blocks2, scales2,     \
         bias2, limit, threads
