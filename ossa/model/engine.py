@@ -71,7 +71,11 @@ class Model:
 
         def proj(weight: str, bias: str | None = None) -> Linear:
             w, b = dense(weight), (small(bias) if bias else None)
-            return KernelLinear(w, b) if kernels and KernelLinear.fits(w) else Linear(w, b)
+            if not (kernels and KernelLinear.fits(w)):
+                return Linear(w, b)
+            if w.data_ptr() == t[weight].data_ptr():  # as stored: read whole at every step
+                w = ckpt.in_huge_pages(weight)
+            return KernelLinear(w, b)
 
         def packed(prefix: str) -> Packed:
             return Packed(

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,7 +78,8 @@ def test_broken_checkpoints_get_clear_errors(tmp_path, tiny_original):
 
 
 def _resident_file_bytes() -> int:
-    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    lines = Path("/proc/self/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines)
     return int(status["RssFile"].split()[0]) * 1024
 
 
@@ -94,3 +96,15 @@ def test_released_tensors_leave_the_resident_set_and_still_read_the_same(tmp_pat
     checkpoint._release(w)
     assert _resident_file_bytes() - before < 8 << 20
     assert float(w.sum()) == total  # read back from the file
+
+
+def test_decode_weights_move_to_huge_pages_and_copies_stay_put(tiny_original, tiny_transformers):
+    ckpt = checkpoint.load(tiny_original)
+    before = ckpt.tensors["unembedding.weight"].clone()
+    moved = ckpt.in_huge_pages("unembedding.weight")
+    assert moved.data_ptr() % (2 << 20) == 0 and torch.equal(moved, before)
+    assert "unembedding.weight" in ckpt.mapped
+    hf = checkpoint.load(tiny_transformers)
+    fused = hf.tensors["block.0.attn.qkv.weight"]  # made by concatenation: not a mapping
+    assert "block.0.attn.qkv.weight" not in hf.mapped
+    assert hf.in_huge_pages("block.0.attn.qkv.weight") is fused
