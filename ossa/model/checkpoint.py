@@ -154,7 +154,7 @@ class Checkpoint:
         if name not in self.mapped:
             return t
         nbytes = t.numel() * t.element_size()
-        buffer = mmap.mmap(-1, nbytes + _HUGE_PAGE)
+        buffer = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         buffer.madvise(mmap.MADV_HUGEPAGE)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
