@@ -9,8 +9,10 @@ so both engines compute with the same weights. llama.cpp comes from
 
 medium: prefill 512 tokens, decode 64 after them. 20b (13 GB synthesized, slow): prefill 128,
 decode 32 after them. Runs alternate ossa / llama.cpp; the table shows medians. The machine this
-was written on is shared with other work: the load average before and after is printed, and
-figures taken under load (above `--quiet-load`) are flagged as contended.
+was written on is shared with other work: the CPU time other processes took during the runs
+(all CPU time in /proc/stat less this script's and its children's) is printed, and figures
+taken while others used more than `--quiet-cores` of a core on average are flagged as
+contended. (The load average cannot tell: the runs themselves keep it near the thread count.)
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +38,22 @@ SHAPES = {  # name: (synth preset, prompt tokens, decoded tokens)
     "medium": ("medium", 512, 64),
     "20b": ("gpt-oss-20b", 128, 32),
 }
+
+
+def busy_seconds() -> float:
+    """CPU time spent by everything on this machine so far (/proc/stat, all but idle)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    idle = int(fields[3]) + int(fields[4])  # idle and iowait
+    return (sum(int(f) for f in fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_seconds() -> float:
+    """CPU time of this process and its finished children."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def llama_cpp() -> Path:
@@ -88,7 +108,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ossa-bench")
     parser.add_argument(
-        "--quiet-load", type=float, default=0.5, help="a load average above this is contention"
+        "--quiet-cores",
+        type=float,
+        default=0.2,
+        help="other processes' average use of the CPUs (in cores) above which runs are contended",
     )
     args = parser.parse_args()
     preset, prompt, decode = SHAPES[args.shape]
@@ -98,7 +121,7 @@ def main() -> None:
     worker_args = argparse.Namespace(
         prompt=prompt, decode=decode, threads=args.threads, expert_cache_gib=0.5
     )
-    load_before = os.getloadavg()
+    before = busy_seconds(), own_seconds(), time.monotonic()
     runs: dict[str, list[dict]] = {"ossa": [], "llama.cpp": []}
     for _ in range(args.runs):
         result = run_worker("ossa", hf, worker_args)
@@ -106,13 +129,15 @@ def main() -> None:
             sys.exit("the ossa run failed")
         runs["ossa"].append(result)
         runs["llama.cpp"].append(llama_run(llama, model, args.threads, prompt, decode))
-    load_after = os.getloadavg()
+    others = ((busy_seconds() - before[0]) - (own_seconds() - before[1])) / (
+        time.monotonic() - before[2]
+    )
 
     print(
         f"{args.shape} shape, {args.threads} threads, {args.runs} alternating runs, medians; "
-        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+        f"other processes used {max(others, 0):.2f} cores on average"
     )
-    if max(load_before[0], load_after[0]) > args.quiet_load:
+    if others > args.quiet_cores:
         print(
             "CONTENDED: other processes shared the CPU (a shared machine); trust the ratios "
             "more than the absolute figures, and rerun on a quiet machine"
