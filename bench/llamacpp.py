@@ -119,7 +119,7 @@ def main() -> None:
     hf = checkpoint(args.cache, preset, fast=preset != "medium")
     model = gguf(llama, hf)
     worker_args = argparse.Namespace(
-        prompt=prompt, decode=decode, threads=args.threads, expert_cache_gib=0.5
+        prompt=prompt, decode=decode, threads=args.threads, expert_cache_gib=0.5, device="cpu"
     )
     before = busy_seconds(), own_seconds(), time.monotonic()
     runs: dict[str, list[dict]] = {"ossa": [], "llama.cpp": []}

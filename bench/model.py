@@ -1,9 +1,11 @@
 """ossa's engine against transformers on the same random gpt-oss checkpoint, one table.
 
-    python3 bench/model.py [--threads 2] [--prompt 512] [--decode 32] [--full-20b]
+    python3 bench/model.py [--threads 2] [--prompt 512] [--decode 32] [--full-20b] [--device cuda]
 
 Each implementation runs in its own subprocess, so peak RSS is its own. Checkpoints are
 synthesized once (`ossa.model.synth`, transformers layout, read by both) and cached on disk.
+On `--device cuda` both run in bf16 (transformers in fp32 on a CPU, as ossa's activations are)
+and the peak GPU memory is shown as well.
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def worker_ossa(path: str, prompt: int, decode: int, threads: int, cache_gib: float) -> dict:
+def peak_gpu(device: str) -> int:
+    return torch.cuda.max_memory_allocated() if device.startswith("cuda") else 0
+
+
+def worker_ossa(
+    path: str, prompt: int, decode: int, threads: int, cache_gib: float, device: str
+) -> dict:
     import ossa.model
 
     t0 = time.perf_counter()
-    engine = ossa.model.load(path, threads=threads, expert_cache_bytes=int(cache_gib * GiB))
+    engine = ossa.model.load(
+        path, threads=threads, expert_cache_bytes=int(cache_gib * GiB), device=device
+    )
     load_s = time.perf_counter() - t0
     tokens = torch.randint(
         0, 200000, (prompt,), generator=torch.Generator().manual_seed(0)
@@ -50,42 +60,57 @@ def worker_ossa(path: str, prompt: int, decode: int, threads: int, cache_gib: fl
         "prefill_tps": prompt / s.prefill_s,
         "decode_tps": (len(out) - 1) / s.decode_s,
         "peak_rss": peak_rss(),
+        "peak_gpu": peak_gpu(device),
     }
 
 
-def worker_transformers(path: str, prompt: int, decode: int, threads: int, _: float) -> dict:
+def worker_transformers(
+    path: str, prompt: int, decode: int, threads: int, _: float, device: str
+) -> dict:
     from transformers import GptOssForCausalLM
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     torch.set_num_threads(threads)
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
     t0 = time.perf_counter()
-    model = GptOssForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = GptOssForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
     load_s = time.perf_counter() - t0
     ids = torch.randint(0, 200000, (1, prompt), generator=torch.Generator().manual_seed(0))
+    ids = ids.to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     with torch.no_grad():
+        model(ids[:, :16], use_cache=True)  # warm-up (kernels, first touch)
+        sync()
         t0 = time.perf_counter()
         out = model(ids, use_cache=True)
+        sync()
         prefill_s = time.perf_counter() - t0
         past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
         t0 = time.perf_counter()
         for _ in range(decode):
             out = model(token, past_key_values=past, use_cache=True)
             past, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        sync()
         decode_s = time.perf_counter() - t0
     return {
         "load_s": load_s,
         "prefill_tps": prompt / prefill_s,
         "decode_tps": decode / decode_s,
         "peak_rss": peak_rss(),
+        "peak_gpu": peak_gpu(device),
     }
 
 
-def worker_agent(path: str, prompt: int, decode: int, threads: int, cache_gib: float) -> dict:
+def worker_agent(
+    path: str, prompt: int, decode: int, threads: int, cache_gib: float, device: str
+) -> dict:
     """Five calls, each prompt extending the last prompt and its output by 64 new tokens."""
     import ossa.model
 
-    engine = ossa.model.load(path, threads=threads, expert_cache_bytes=int(cache_gib * GiB))
+    engine = ossa.model.load(
+        path, threads=threads, expert_cache_bytes=int(cache_gib * GiB), device=device
+    )
     gen = torch.Generator().manual_seed(1)
     result = {}
     for reuse in (True, False):
@@ -110,7 +135,7 @@ WORKERS = {"ossa": worker_ossa, "transformers": worker_transformers, "agent": wo
 
 def run_worker(name: str, path: Path, args: argparse.Namespace) -> dict | None:
     cmd = [sys.executable, __file__, "--worker", name, "--path", str(path)]
-    for flag in ("prompt", "decode", "threads", "expert_cache_gib"):
+    for flag in ("prompt", "decode", "threads", "expert_cache_gib", "device"):
         cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
@@ -167,6 +192,7 @@ def main() -> None:
     )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ossa-bench")
     parser.add_argument("--full-20b", action="store_true", help="also run the 20b shape (~13 GB)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both implementations)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,7 +200,12 @@ def main() -> None:
         print(
             json.dumps(
                 WORKERS[args.worker](
-                    args.path, args.prompt, args.decode, args.threads, args.expert_cache_gib
+                    args.path,
+                    args.prompt,
+                    args.decode,
+                    args.threads,
+                    args.expert_cache_gib,
+                    args.device,
                 )
             )
         )
@@ -183,10 +214,12 @@ def main() -> None:
     medium = checkpoint(args.cache, "medium")
     print(
         f"medium shape (8 layers, hidden 1024, 32 experts top-4), {args.prompt}-token prompt, "
-        f"{args.decode} decoded tokens, {args.threads} threads, load average {os.getloadavg()[0]:.1f}"
+        f"{args.decode} decoded tokens, {args.threads} threads, load average "
+        f"{os.getloadavg()[0]:.1f}, device {args.device}"
     )
     print(
-        f"{'implementation':<16}{'load s':>8}{'prefill tok/s':>15}{'decode tok/s':>14}{'peak RSS GiB':>14}"
+        f"{'implementation':<16}{'load s':>8}{'prefill tok/s':>15}{'decode tok/s':>14}"
+        f"{'peak RSS GiB':>14}{'peak GPU GiB':>14}"
     )
     rows = {}
     for name in ("ossa", "transformers"):
@@ -194,7 +227,7 @@ def main() -> None:
         if r:
             print(
                 f"{name:<16}{r['load_s']:>8.1f}{r['prefill_tps']:>15.1f}{r['decode_tps']:>14.2f}"
-                f"{r['peak_rss'] / GiB:>14.2f}"
+                f"{r['peak_rss'] / GiB:>14.2f}{r['peak_gpu'] / GiB:>14.2f}"
             )
     print(f"{'gpt-oss torch':<16}  not installed: skipped")
     if rows["ossa"]:
