@@ -1,21 +1,26 @@
-"""C kernels for x86-64 CPUs with AVX2: MXFP4 experts, bf16 GEMV and attention to decode,
-MXFP4 tiles to prefill.
+"""C kernels for x86-64 CPUs with AVX2 (AVX-512 where the CPU has it): decode and prefill.
 
 Decoding reads every weight once, so it should run at memory bandwidth. In torch it does not:
 dequantizing an expert writes and reads ~8 bytes per weight, a bf16 `F.linear` GEMV plus its
-casts reaches ~60% of bandwidth, and one token's attention is some twenty ops that each cost
-more in dispatch than in arithmetic. `MoE` runs a token's routed experts (mlp1, SwiGLU, mlp2,
-biases, weighting) from the packed bytes in one call; `Bf16Matrix` holds a bf16 weight for a
-GEMV (and, with AVX-512, a matmul that widens the weights in registers); `attend_token` is one token's attention over a layer's cache. Both classes check their
-weights once, at load, so a decoding step pays only for its own arguments. For prefill,
-`mxfp4_matmul` multiplies a chunk's tokens by an expert's packed weights, which with AVX-512
-are expanded in registers only (elsewhere `dequantize_into` turns a tile of them into fp32 in a
-reused buffer that torch's GEMM reads while it is still in cache). All split their work over torch's thread count
-with OpenMP (torch's own runtime: the library is loaded into a process that already has it).
+casts reaches ~60% of bandwidth, and the small ops of a step (norms, rotary, cache writes,
+routing) each cost more in dispatch than in arithmetic. Here:
 
-Where the CPU reports AVX-512 (F, BW) the GEMV and the experts run AVX-512 variants, compiled
-into the same library with a function target attribute and chosen at each call;
-`OSSA_KERNEL_AVX2=1` forces the AVX2 code, so both paths can be tested on one machine.
+- `MoE`: a token's routed experts (mlp1, SwiGLU, mlp2, biases, weighting) from the packed bytes;
+- `Bf16Matrix`: a bf16 weight's GEMV (and, with AVX-512, its matmul for prefill);
+- `attend_token`: one token's attention over a layer's cache;
+- `DecodeLayer`: a whole block's one-token step, chaining the above in C;
+- `mxfp4_matmul`: prefill's expert matmuls (with AVX-512 the weights are expanded in registers
+  only; otherwise `dequantize_into` turns a tile of them into fp32 in a reused buffer that
+  torch's GEMM reads while it is still in cache).
+
+The classes check their weights once, at load, so a decoding step pays only for its own
+arguments. Everything is exact fp32 arithmetic on the stored weights. All split their work over
+torch's thread count with OpenMP (torch's own runtime: the library is loaded into a process
+that already has it).
+
+Where the CPU reports AVX-512 (F, BW) the AVX-512 variants (compiled into the same library with
+a function target attribute) are chosen at each call; `OSSA_KERNEL_AVX2=1` forces the AVX2
+code, so both paths can be tested on one machine.
 
 The C lives in `csrc/` (package data). It is compiled on first use with `$CC` (else cc or gcc)
 into the user cache, under a name hashed from the sources, compiler and flags, so an edited
