@@ -7,7 +7,7 @@ routing) each cost more in dispatch than in arithmetic. Here:
 
 - `MoE`: a token's routed experts (mlp1, SwiGLU, mlp2, biases, weighting) from the packed bytes;
 - `Bf16Matrix`: a bf16 weight's GEMV (and, with AVX-512, its matmul for prefill);
-- `attend_token`: one token's attention over a layer's cache;
+- `attend_token`: one token's attention over a layer's cache, `attend_chunk` a prefill chunk's;
 - `DecodeLayer`: a whole block's one-token step, chaining the above in C;
 - `mxfp4_matmul`: prefill's expert matmuls (with AVX-512 the weights are expanded in registers
   only; otherwise `dequantize_into` turns a tile of them into fp32 in a reused buffer that
@@ -62,6 +62,7 @@ _SIGNATURES = {
     "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
     "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
+    "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int],
     "decode_layer": [
         _P,
         _P,
@@ -596,3 +597,66 @@ class DecodeLayer:
             avx512(),
             torch.get_num_threads(),
         )
+
+
+def attend_chunk(
+    q: torch.Tensor,
+    sink_q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    *,
+    first: int,
+    start: int,
+    window: int | None,
+    scale: float,
+) -> torch.Tensor:
+    """A prefill chunk's attention, fp32 `[T, heads, D]`, its scores never stored: rotated
+    queries q `[T, heads, D]` at positions start..start+T-1; keys `[kv_heads, S, D + 1]` and
+    values `[kv_heads, S, D]` in fp32 holding the sink at index 0 and positions first.. after it
+    (`LayerCache.span`); sink_q `[heads]` (the sinks times sqrt(D)); each query sees the keys
+    at or before it, within `window` of it when given. heads / kv_heads must divide 16."""
+    n, heads, d = q.shape
+    kv_heads, span, kd = keys.shape
+    if q.dtype != torch.float32 or keys.dtype != torch.float32 or values.dtype != torch.float32:
+        raise ValueError("q, keys and values must be fp32")
+    if (
+        kd != d + 1
+        or values.shape != (kv_heads, span, d)
+        or heads % kv_heads
+        or 16 % (heads // kv_heads)
+    ):
+        raise ValueError(
+            "keys must be [kv_heads, S, D + 1], values [kv_heads, S, D], and heads / kv_heads divide 16"
+        )
+    if d % 4 or sink_q.dtype != torch.float32 or sink_q.shape != (heads,):
+        raise ValueError(f"D must be a multiple of 4 and sink_q fp32 [{heads}]")
+    if first > start or start + n - 1 - first + 2 > span:
+        raise ValueError("the span must hold every position the chunk sees")
+    if keys.stride(2) != 1 or values.stride(2) != 1:
+        raise ValueError("keys and values rows must be contiguous")
+    q, sink_q = q.contiguous(), sink_q.contiguous()
+    _check_cpu(q, sink_q)
+    if keys.device.type != "cpu" or values.device.type != "cpu":
+        raise ValueError("the kernels need CPU tensors")
+    out = torch.empty(n, heads, d)
+    _library().attend_chunk(
+        q.data_ptr(),
+        sink_q.data_ptr(),
+        keys.data_ptr(),
+        values.data_ptr(),
+        keys.stride(0),
+        keys.stride(1),
+        values.stride(0),
+        values.stride(1),
+        first,
+        start,
+        n,
+        window or 0,
+        heads,
+        kv_heads,
+        d,
+        scale,
+        out.data_ptr(),
+        torch.get_num_threads(),
+    )
+    return out

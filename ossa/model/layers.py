@@ -147,14 +147,30 @@ class Attention:
         qkv = self.qkv(t)
         qk = Rotary.apply(qkv[:, : (hq + hkv) * d].view(n, hq + hkv, d), *rope)
         cache.write(qk[:, hq:], qkv[:, (hq + hkv) * d :].view(n, hkv, d), start)
-        q = torch.cat([qk[:, :hq], self.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
-        scale = 1 / math.sqrt(d)
-        # the keys every block sees, read (and a bf16 cache widened) once: blocks that start
-        # where the first does (all of a full-attention layer's) take a prefix of them as is
+        # the keys every block sees, read (and a bf16 cache widened) once
         first = plan[0].first
-        keys, values = (t.to(q.dtype) for t in cache.span(first, plan[-1].last))
+        keys, values = (x.to(t.dtype) for x in cache.span(first, plan[-1].last))
+        attn = self.attend(qk[:, :hq], keys, values, start, plan, cache.window)
+        return self.out(attn.reshape(n, hq * d))
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        start: int,
+        plan: list[QueryBlock],
+        window: int | None,
+    ) -> torch.Tensor:
+        """`[T, heads, D]` for rotated queries q `[T, heads, D]` at start.. and the span of
+        keys/values the plan's blocks see (`LayerCache.span` from the first block's first
+        position); `window`: the layer's sliding window (None: full attention)."""
+        n, hq = q.shape[:2]
+        q = torch.cat([q, self.sink_q.expand(n, hq, 1)], dim=-1).transpose(0, 1)
+        scale = 1 / math.sqrt(self.head_dim)
+        first = plan[0].first
         parts = []
-        for b in plan:
+        for b in plan:  # blocks starting where the first does (full attention) take a prefix
             lo, hi = 1 + b.first - first, 2 + b.last - first
             k, v = (keys[:, :hi], values[:, :hi]) if lo == 1 else (
                 torch.cat([keys[:, :1], keys[:, lo:hi]], dim=1),
@@ -162,12 +178,13 @@ class Attention:
             )  # fmt: skip
             parts.append(attend(q[:, b.rows], k, v, b.mask, scale))
         attn = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        return self.out(attn.transpose(0, 1).reshape(n, hq * d))
+        return attn.transpose(0, 1)
 
 
 class KernelAttention(Attention):
-    """One decoded token's attention in one C call (`kernel.attend_token`), which dispatches
-    far less than the torch ops above; several tokens take the torch path."""
+    """Attention in C: one decoded token's in one call (`kernel.attend_token`, which dispatches
+    far less than the torch ops above), a chunk's with its scores never leaving cache
+    (`kernel.attend_chunk`)."""
 
     def __call__(
         self,
@@ -185,6 +202,22 @@ class KernelAttention(Attention):
             qkv, cos, sin, self.sink_q, cache, start, self.heads, 1 / math.sqrt(self.head_dim)
         )
         return self.out(attn[None])
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        start: int,
+        plan: list[QueryBlock],
+        window: int | None,
+    ) -> torch.Tensor:
+        if 16 % (self.heads // self.kv_heads):  # the kernel's blocks hold 16 rows
+            return super().attend(q, keys, values, start, plan, window)
+        return kernel.attend_chunk(
+            q, self.sink_q.reshape(-1), keys, values, first=plan[0].first, start=start,
+            window=window, scale=1 / math.sqrt(self.head_dim),
+        )  # fmt: skip
 
 
 def swiglu(h: torch.Tensor, limit: float, alpha: float = 1.702) -> torch.Tensor:

@@ -201,3 +201,32 @@ def test_whole_block_steps_decode_as_the_torch_path(ring_checkpoint, monkeypatch
         logits.append(engine.model.unembed(hidden))
     got, expected = logits
     assert torch.allclose(got, expected, rtol=0, atol=1e-4 * expected.abs().max())
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("window", [None, 5])
+@pytest.mark.parametrize("heads", [8, 16])  # two and four query heads per key head
+def test_attend_chunk_matches_the_torch_attention(kv_dtype, window, heads):
+    """Chunks of several sizes, from the start and deep into a ring that has wrapped."""
+    gen = torch.Generator().manual_seed(heads)
+    kv_heads, d, hidden = 4, 16, 32
+    cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
+    qkv = Linear(torch.randn((heads + 2 * kv_heads) * d, hidden, generator=gen) / 4,
+                 torch.randn((heads + 2 * kv_heads) * d, generator=gen))  # fmt: skip
+    out = Linear(torch.randn(hidden, heads * d, generator=gen) / 8)
+    parts = dict(qkv=qkv, out=out, sink_q=torch.randn(1, heads, 1, generator=gen) * 4,
+                 heads=heads, kv_heads=kv_heads, head_dim=d)  # fmt: skip
+    rotary = Rotary(cfg, torch.device("cpu"))
+    caches = [
+        LayerCache(kv_heads, d, window=window, ring_slots=40, dtype=kv_dtype, device="cpu")
+        for _ in range(2)
+    ]
+    position = 0
+    for n in (3, 17, 33, 1, 30, 35, 2, 36):
+        x = torch.randn(n, hidden, generator=gen)
+        rope = rotary.tables(torch.arange(position, position + n), torch.float32)
+        plan = query_blocks(position, n, window, 8)
+        expected = Attention(**parts)(x, rope, caches[0], position, plan)
+        got = KernelAttention(**parts)(x, rope, caches[1], position, plan)
+        assert torch.allclose(got, expected, atol=2e-5), (n, position)
+        position += n

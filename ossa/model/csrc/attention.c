@@ -1,8 +1,10 @@
-/* One decoded token's attention in one layer (see ossa/model/kernel.py).
+/* Attention in C (see ossa/model/kernel.py): one decoded token's (attend_token), and a
+   prefill chunk's (attend_chunk).
 
-   In torch this step is some twenty small ops (rotary, cache writes, the sink column, two
-   batched matmuls, softmax), each costing more in dispatch than in arithmetic at T=1; here it
-   is one call. The cache layout is LayerCache's: keys [kv_heads, slots + 1, d + 1] (slot 0 the
+   In torch a decoded token's attention is some twenty small ops (rotary, cache writes, the sink
+   column, two batched matmuls, softmax), each costing more in dispatch than in arithmetic; here
+   it is one call. A chunk's attention in torch writes every score to memory, several times
+   over (scale, mask, softmax): deep in a long context it ran at ~45 GFLOPS here. The cache layout is LayerCache's: keys [kv_heads, slots + 1, d + 1] (slot 0 the
    sink, the last column the sink's key dimension), values [kv_heads, slots + 1, d], positions
    [slots + 1], in fp32 or bf16. */
 #include <math.h>
@@ -31,19 +33,6 @@ static inline void store(void *base, int bf16, int64_t i, float f) {
         ((uint16_t *)base)[i] = to_bf16(f);
     else
         ((float *)base)[i] = f;
-}
-
-/* q . k for one key row of d (a multiple of 8) fp32 or bf16 values; four chains. */
-static inline float dot(const float *q, const void *k, int bf16, int64_t d) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
-    for (int64_t i = 0; i < d; i += 8) {
-        __m256 kv = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(
-                               _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)k + i))), 16))
-                         : _mm256_loadu_ps((const float *)k + i);
-        acc[(i / 8) & 3] = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kv, acc[(i / 8) & 3]);
-    }
-    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 /* Half-split rotary embedding of one head, as Rotary.apply. */
@@ -188,4 +177,119 @@ void attend_token(const float *qkv, const float *cos, const float *sin, const fl
         attend_heads(qkv, cos, sin, sink_q, keys, values, kv_bf16, capacity, ring, first, count,
                      h0, heads, kv, d, scale, out);
     }
+}
+
+#define CHUNK_ROWS 16 /* (query, head) rows a chunk's block holds: two registers of eight */
+#define CHUNK_KEYS 64 /* keys scored at a time: their scores stay in L1 */
+
+/* Rows of one key head kv: query t0 + r / group, head kv * group + r % group (r < 16, group
+   dividing 16), against positions first.. (span index 1..: index 0, the sink, is the logit
+   sink_q * scale), each row seeing its causal, windowed keys; an online softmax, so no score
+   leaves this block. */
+static void attend_rows(const float *q, const float *sink_q, const float *keys,
+                        const float *values, int64_t k_head, int64_t k_row, int64_t v_head,
+                        int64_t v_row, int64_t first, int64_t start, int64_t t0, int64_t n,
+                        int64_t window, int64_t hq, int64_t group, int64_t kv, int64_t d,
+                        float scale, float *out) {
+    float qt[d * CHUNK_ROWS], ot[d * CHUNK_ROWS], pos[CHUNK_ROWS], sink[CHUNK_ROWS];
+    float score[CHUNK_KEYS * CHUNK_ROWS];
+    int64_t last = -1, lowest = INT64_MAX;
+    for (int r = 0; r < CHUNK_ROWS; r++) {
+        int64_t t = t0 + r / group, head = kv * group + r % group;
+        int live = t < n; /* rows past the chunk's end compute nothing useful and are dropped */
+        pos[r] = live ? (float)(start + t) : -1.0f;
+        sink[r] = sink_q[head] * scale;
+        for (int64_t i = 0; i < d; i++) qt[i * CHUNK_ROWS + r] = live ? q[(t * hq + head) * d + i] * scale : 0.0f;
+        if (live && start + t > last) last = start + t;
+        if (live && start + t < lowest) lowest = start + t;
+    }
+    int64_t from = window ? (lowest - window + 1 > first ? lowest - window + 1 : first) : first;
+    __m256 m[2], l[2], row_pos[2];
+    for (int h = 0; h < 2; h++) {
+        m[h] = _mm256_loadu_ps(sink + 8 * h);
+        l[h] = _mm256_set1_ps(1.0f); /* the sink's own weight, e^(sink - m) */
+        row_pos[h] = _mm256_loadu_ps(pos + 8 * h);
+    }
+    for (int64_t i = 0; i < d * CHUNK_ROWS; i++) ot[i] = 0.0f;
+    for (int64_t b = from; b <= last; b += CHUNK_KEYS) {
+        int64_t count = last - b + 1 < CHUNK_KEYS ? last - b + 1 : CHUNK_KEYS;
+        __m256 top[2] = {m[0], m[1]};
+        for (int64_t j = 0; j < count; j++) { /* scores, masked to -inf outside each row's view */
+            const float *k = keys + kv * k_head + (b + j - first + 1) * k_row;
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+            __m256 u0 = _mm256_setzero_ps(), u1 = _mm256_setzero_ps();
+            for (int64_t i = 0; i < d; i += 2) {
+                __m256 e = _mm256_set1_ps(k[i]), o = _mm256_set1_ps(k[i + 1]);
+                s0 = _mm256_fmadd_ps(e, _mm256_loadu_ps(qt + i * CHUNK_ROWS), s0);
+                s1 = _mm256_fmadd_ps(e, _mm256_loadu_ps(qt + i * CHUNK_ROWS + 8), s1);
+                u0 = _mm256_fmadd_ps(o, _mm256_loadu_ps(qt + (i + 1) * CHUNK_ROWS), u0);
+                u1 = _mm256_fmadd_ps(o, _mm256_loadu_ps(qt + (i + 1) * CHUNK_ROWS + 8), u1);
+            }
+            __m256 p = _mm256_set1_ps((float)(b + j)), sc[2] = {_mm256_add_ps(s0, u0), _mm256_add_ps(s1, u1)};
+            for (int h = 0; h < 2; h++) {
+                __m256 seen = _mm256_cmp_ps(p, row_pos[h], _CMP_LE_OQ);
+                if (window)
+                    seen = _mm256_and_ps(seen, _mm256_cmp_ps(p, _mm256_sub_ps(row_pos[h], _mm256_set1_ps((float)window)), _CMP_GT_OQ));
+                sc[h] = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), sc[h], seen);
+                top[h] = _mm256_max_ps(top[h], sc[h]);
+                _mm256_storeu_ps(score + j * CHUNK_ROWS + 8 * h, sc[h]);
+            }
+        }
+        for (int h = 0; h < 2; h++) { /* rescale what came before to the new maximum */
+            __m256 alpha = exp8(_mm256_sub_ps(m[h], top[h]));
+            l[h] = _mm256_mul_ps(l[h], alpha);
+            for (int64_t i = 0; i < d; i++)
+                _mm256_storeu_ps(ot + i * CHUNK_ROWS + 8 * h, _mm256_mul_ps(_mm256_loadu_ps(ot + i * CHUNK_ROWS + 8 * h), alpha));
+            m[h] = top[h];
+        }
+        for (int64_t j = 0; j < count; j++) /* weights in place of the scores (0 where masked) */
+            for (int h = 0; h < 2; h++) {
+                __m256 sc = _mm256_loadu_ps(score + j * CHUNK_ROWS + 8 * h);
+                __m256 w = _mm256_and_ps(exp8(_mm256_sub_ps(sc, m[h])), _mm256_cmp_ps(sc, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+                _mm256_storeu_ps(score + j * CHUNK_ROWS + 8 * h, w);
+                l[h] = _mm256_add_ps(l[h], w);
+            }
+        for (int64_t i0 = 0; i0 < d; i0 += 4) { /* four output dims of every row at a time */
+            __m256 acc[4][2];
+            for (int i = 0; i < 4; i++)
+                for (int h = 0; h < 2; h++) acc[i][h] = _mm256_loadu_ps(ot + (i0 + i) * CHUNK_ROWS + 8 * h);
+            for (int64_t j = 0; j < count; j++) {
+                const float *v = values + kv * v_head + (b + j - first + 1) * v_row + i0;
+                __m256 w0 = _mm256_loadu_ps(score + j * CHUNK_ROWS), w1 = _mm256_loadu_ps(score + j * CHUNK_ROWS + 8);
+                for (int i = 0; i < 4; i++) {
+                    __m256 x = _mm256_set1_ps(v[i]);
+                    acc[i][0] = _mm256_fmadd_ps(x, w0, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(x, w1, acc[i][1]);
+                }
+            }
+            for (int i = 0; i < 4; i++)
+                for (int h = 0; h < 2; h++) _mm256_storeu_ps(ot + (i0 + i) * CHUNK_ROWS + 8 * h, acc[i][h]);
+        }
+    }
+    float total[CHUNK_ROWS];
+    _mm256_storeu_ps(total, l[0]);
+    _mm256_storeu_ps(total + 8, l[1]);
+    for (int r = 0; r < CHUNK_ROWS; r++) {
+        int64_t t = t0 + r / group, head = kv * group + r % group;
+        if (t < n)
+            for (int64_t i = 0; i < d; i++) out[(t * hq + head) * d + i] = ot[i * CHUNK_ROWS + r] / total[r];
+    }
+}
+
+/* A prefill chunk's attention: q [n, hq, d] (rotated) for positions start..start+n-1, against
+   keys [hkv, S, d + 1] and values [hkv, S, d] (fp32, strides in floats: k_head, k_row, v_head,
+   v_row) holding the sink at index 0 and positions first.. after it, each query seeing the
+   keys at or before it (and within `window` of it, when window > 0); out [n, hq, d]. The
+   query heads per key head, `group`, must divide 16 (a block of rows is two registers of
+   eight). Threads take blocks of rows. */
+void attend_chunk(const float *q, const float *sink_q, const float *keys, const float *values,
+                  int64_t k_head, int64_t k_row, int64_t v_head, int64_t v_row, int64_t first,
+                  int64_t start, int64_t n, int64_t window, int64_t hq, int64_t hkv, int64_t d,
+                  float scale, float *out, int threads) {
+    int64_t group = hq / hkv, per_block = CHUNK_ROWS / group;
+    int64_t blocks = (n + per_block - 1) / per_block;
+    #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < hkv * blocks; c++)
+        attend_rows(q, sink_q, keys, values, k_head, k_row, v_head, v_row, first, start,
+                    (c % blocks) * per_block, n, window, hq, group, c / blocks, d, scale, out);
 }
