@@ -7,6 +7,7 @@ experts stay packed. safetensors' own loaders copy each tensor into fresh memory
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
@@ -155,7 +156,8 @@ class Checkpoint:
             return t
         nbytes = t.numel() * t.element_size()
         buffer = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        buffer.madvise(mmap.MADV_HUGEPAGE)
+        with contextlib.suppress(AttributeError, OSError):  # no huge pages here: plain ones
+            buffer.madvise(mmap.MADV_HUGEPAGE)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = torch.frombuffer(buffer, dtype=torch.uint8)  # keeps the buffer alive
@@ -287,7 +289,7 @@ def _release(t: torch.Tensor) -> None:
     start = t.data_ptr()
     end = start + t.numel() * t.element_size()
     first, last = -(-start // _PAGE) * _PAGE, end // _PAGE * _PAGE
-    if last > first:
+    if last > first and hasattr(mmap, "MADV_DONTNEED"):
         _libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), mmap.MADV_DONTNEED)
 
 
