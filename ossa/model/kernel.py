@@ -437,6 +437,27 @@ def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) ->
     return out
 
 
+def _token_slot(cache: LayerCache, position: int) -> tuple:
+    """The C arguments that place one token at `position` in `cache` (claimed here): keys,
+    values, positions, bf16 or not, capacity, ring slots (0: a growing buffer), the position
+    and the first position it sees."""
+    if cache.k.dtype not in (torch.float32, torch.bfloat16) or cache.v.dtype != cache.k.dtype:
+        raise ValueError("the cache must hold fp32 or bf16 keys and values")
+    cache.claim(position, 1)
+    _check_cpu(cache.k, cache.v, cache.pos)
+    first = 0 if cache.window is None else max(0, position - cache.window + 1)
+    return (
+        cache.k.data_ptr(),
+        cache.v.data_ptr(),
+        cache.pos.data_ptr(),
+        cache.k.dtype == torch.bfloat16,
+        cache.k.shape[1],
+        cache.slots if cache.ring else 0,
+        position,
+        first,
+    )
+
+
 def attend_token(
     qkv: torch.Tensor,
     cos: torch.Tensor,
@@ -463,27 +484,16 @@ def attend_token(
         for t, n in ((cos, d // 2), (sin, d // 2), (sink_q, heads))
     ):
         raise ValueError(f"cos and sin must be fp32 [{d // 2}], sink_q fp32 [{heads}]")
-    if cache.k.dtype not in (torch.float32, torch.bfloat16) or cache.v.dtype != cache.k.dtype:
-        raise ValueError("the cache must hold fp32 or bf16 keys and values")
     if d % 8 or heads % kv_heads:
         raise ValueError("head_dim must be a multiple of 8 and heads of kv_heads")
-    cache.claim(position, 1)
-    _check_cpu(qkv, cos, sin, sink_q, cache.k, cache.v, cache.pos)
-    first = 0 if cache.window is None else max(0, position - cache.window + 1)
+    _check_cpu(qkv, cos, sin, sink_q)
     out = torch.empty(heads * d, dtype=torch.float32)
     _library().attend_token(
         qkv.data_ptr(),
         cos.data_ptr(),
         sin.data_ptr(),
         sink_q.data_ptr(),
-        cache.k.data_ptr(),
-        cache.v.data_ptr(),
-        cache.pos.data_ptr(),
-        cache.k.dtype == torch.bfloat16,
-        cache.k.shape[1],
-        cache.slots if cache.ring else 0,
-        position,
-        first,
+        *_token_slot(cache, position),
         heads,
         kv_heads,
         d,
@@ -576,24 +586,13 @@ class DecodeLayer:
         `position`, where the token's key and value are written into `cache` (fp32 or bf16)."""
         if x.dtype != torch.float32 or x.shape != (self.hidden,) or not x.is_contiguous():
             raise ValueError(f"x must be a contiguous fp32 [{self.hidden}]")
-        if cache.k.dtype not in (torch.float32, torch.bfloat16) or cache.v.dtype != cache.k.dtype:
-            raise ValueError("the cache must hold fp32 or bf16 keys and values")
-        cache.claim(position, 1)
-        _check_cpu(x, cos, sin, cache.k, cache.v, cache.pos)
-        first = 0 if cache.window is None else max(0, position - cache.window + 1)
+        _check_cpu(x, cos, sin)
         _library().decode_layer(
             ctypes.byref(self._weights),
             x.data_ptr(),
             cos.data_ptr(),
             sin.data_ptr(),
-            cache.k.data_ptr(),
-            cache.v.data_ptr(),
-            cache.pos.data_ptr(),
-            cache.k.dtype == torch.bfloat16,
-            cache.k.shape[1],
-            cache.slots if cache.ring else 0,
-            position,
-            first,
+            *_token_slot(cache, position),
             avx512(),
             torch.get_num_threads(),
         )

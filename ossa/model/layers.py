@@ -52,13 +52,13 @@ class KernelLinear(Linear):
     CPU has it (no fp32 copy of the weight is made). Chosen at load only where they apply."""
 
     def __post_init__(self) -> None:
-        self._matrix = kernel.Bf16Matrix(self.weight, self.bias)
+        self.matrix = kernel.Bf16Matrix(self.weight, self.bias)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] == 1:
-            return self._matrix.gemv(x[0])[None]
-        if self._matrix.tiles:
-            return self._matrix.matmul(x)
+            return self.matrix.gemv(x[0])[None]
+        if self.matrix.tiles:
+            return self.matrix.matmul(x)
         return super().__call__(x)
 
     @staticmethod
@@ -337,14 +337,14 @@ class KernelExperts(Experts):
         mlp1, mlp2 = (self.mlp1.blocks, self.mlp1.scales, self.mlp1.bias), (
             self.mlp2.blocks, self.mlp2.scales, self.mlp2.bias
         )  # fmt: skip
-        self._moe = kernel.MoE(mlp1, mlp2, self.limit)
+        self.token_moe = kernel.MoE(mlp1, mlp2, self.limit)
 
     def __call__(
         self, t: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor
     ) -> torch.Tensor:
         if t.shape[0] > 1:
             return super().__call__(t, chosen, weights)
-        return self._moe(t[0], chosen[0], weights[0])[None]
+        return self.token_moe(t[0], chosen[0], weights[0])[None]
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
         h = kernel.mxfp4_matmul(self.mlp1.blocks[e], self.mlp1.scales[e], x)
@@ -395,18 +395,14 @@ class KernelBlock(Block):
 
     def __post_init__(self) -> None:
         a, experts = self.attention, self.experts
-        self._step = kernel.DecodeLayer(
+        self._step = kernel.DecodeLayer(  # the kernels the parts already built, checked
             attn_norm=self.attn_norm,
             mlp_norm=self.mlp_norm,
-            qkv=kernel.Bf16Matrix(a.qkv.weight, a.qkv.bias),
-            out=kernel.Bf16Matrix(a.out.weight, a.out.bias),
-            gate=kernel.Bf16Matrix(self.gate.weight, self.gate.bias),
+            qkv=a.qkv.matrix,
+            out=a.out.matrix,
+            gate=self.gate.matrix,
             sink_q=a.sink_q.reshape(-1),
-            experts=kernel.MoE(
-                (experts.mlp1.blocks, experts.mlp1.scales, experts.mlp1.bias),
-                (experts.mlp2.blocks, experts.mlp2.scales, experts.mlp2.bias),
-                experts.limit,
-            ),
+            experts=experts.token_moe,
             experts_per_token=self.experts_per_token,
             heads=a.heads,
             kv_heads=a.kv_heads,
