@@ -86,7 +86,14 @@ class Model:
 
         self.expert_cache = ExpertCache(0 if kernels else expert_cache_bytes)
         experts_kind = KernelExperts if kernels else Experts
-        attention_kind = KernelAttention if kernels else Attention
+        attention_kind = (
+            KernelAttention
+            if kernels
+            and kernel.attention_fits(
+                cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+            )
+            else Attention
+        )
         self.embedding = dense("embedding.weight")
         self.unembedding = proj("unembedding.weight")
         self.norm = norm("norm.scale")

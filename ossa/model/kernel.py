@@ -52,6 +52,7 @@ SOURCE_DIR = resources.files("ossa.model").joinpath("csrc")  # package data next
 FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
 AVX2_ENV = "OSSA_KERNEL_AVX2"  # forces the AVX2 variants on a CPU that has AVX-512
+MAX_HEAD_DIM = 256  # csrc/attention.c keeps a head's vectors on the stack
 TILE_BYTES = 2 << 20  # prefill's dequantized tile without AVX-512: written, then read from cache
 log = logging.getLogger(__name__)
 
@@ -437,6 +438,20 @@ def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) ->
     return out
 
 
+def attention_fits(heads: int, kv_heads: int, head_dim: int) -> bool:
+    """Whether the attention kernels take this shape: head_dim a multiple of 8 and at most
+    MAX_HEAD_DIM (their buffers live on the stack), and whole groups of query heads."""
+    return head_dim % 8 == 0 and 0 < head_dim <= MAX_HEAD_DIM and heads % kv_heads == 0
+
+
+def _check_heads(heads: int, kv_heads: int, head_dim: int) -> None:
+    if not attention_fits(heads, kv_heads, head_dim):
+        raise ValueError(
+            f"head_dim must be a multiple of 8 up to {MAX_HEAD_DIM} and heads a multiple of"
+            " kv_heads"
+        )
+
+
 def _token_slot(cache: LayerCache, position: int) -> tuple:
     """The C arguments that place one token at `position` in `cache` (claimed here): keys,
     values, positions, bf16 or not, capacity, ring slots (0: a growing buffer), the position
@@ -484,8 +499,7 @@ def attend_token(
         for t, n in ((cos, d // 2), (sin, d // 2), (sink_q, heads))
     ):
         raise ValueError(f"cos and sin must be fp32 [{d // 2}], sink_q fp32 [{heads}]")
-    if d % 8 or heads % kv_heads:
-        raise ValueError("head_dim must be a multiple of 8 and heads of kv_heads")
+    _check_heads(heads, kv_heads, d)
     _check_cpu(qkv, cos, sin, sink_q)
     out = torch.empty(heads * d, dtype=torch.float32)
     _library().attend_token(
@@ -559,8 +573,7 @@ class DecodeLayer:
             raise ValueError(f"gate must be [{experts.experts}, {h}]")
         if not 0 < experts_per_token <= min(32, experts.experts):
             raise ValueError("experts_per_token must be in 1..min(32, experts)")
-        if head_dim % 8 or heads % kv_heads:
-            raise ValueError("head_dim must be a multiple of 8 and heads of kv_heads")
+        _check_heads(heads, kv_heads, head_dim)
         if any(m.bias is None for m in (qkv, out, gate)):
             raise ValueError("qkv, out and gate need their biases")
         _check_cpu(attn_norm, mlp_norm, sink_q)

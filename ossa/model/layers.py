@@ -47,19 +47,19 @@ class Linear:
 
 @dataclass
 class KernelLinear(Linear):
-    """A bf16 weight whose products run in the C kernels: one row in the GEMV (faster than
-    torch, and the fp32 row is not rounded to bf16), several in the AVX-512 matmul where the
+    """A bf16 weight whose products run in the C kernels: a few rows in the GEMV (faster than
+    torch, and the fp32 rows are not rounded to bf16), more in the AVX-512 matmul where the
     CPU has it (no fp32 copy of the weight is made). Chosen at load only where they apply."""
 
     def __post_init__(self) -> None:
         self.matrix = kernel.Bf16Matrix(self.weight, self.bias)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] == 1:
-            return self.matrix.gemv(x[0])[None]
-        if self.matrix.tiles:
+        if self.matrix.tiles and x.shape[0] > 1:
             return self.matrix.matmul(x)
-        return super().__call__(x)
+        if x.shape[0] <= GEMV_ROWS:  # a GEMV a row: torch's few-row path would round x to bf16
+            return torch.stack([self.matrix.gemv(row) for row in x])
+        return super().__call__(x)  # many rows: torch on fp32 copies of the weight, exact
 
     @staticmethod
     def fits(weight: torch.Tensor) -> bool:
@@ -425,8 +425,10 @@ class KernelBlock(Block):
 
     @staticmethod
     def fits(block: Block) -> bool:
-        """Whether every projection of `block` is a bf16 weight the kernels take."""
+        """Whether every part of `block` has its kernel: bf16 projections, attention, experts."""
         a = block.attention
-        return all(isinstance(p, KernelLinear) for p in (a.qkv, a.out, block.gate)) and isinstance(
-            block.experts, KernelExperts
+        return (
+            all(isinstance(p, KernelLinear) for p in (a.qkv, a.out, block.gate))
+            and isinstance(a, KernelAttention)
+            and isinstance(block.experts, KernelExperts)
         )

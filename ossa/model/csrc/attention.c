@@ -72,79 +72,108 @@ static inline __m256 load8(const void *row, int bf16, int64_t i) {
     return _mm256_loadu_ps((const float *)row + i);
 }
 
-#define KEYS_BLOCK 256 /* values a group of heads meets while they sit in cache */
+#define KEYS_BLOCK 256 /* keys scored, then their values summed, while they sit in cache */
+#define KEYS_AT_ONCE 4 /* keys scored together: one key's FMA chains alone waited on latency */
+#define MAX_HEAD_DIM 256
+
+/* The address of position p's row in a key or value buffer of `width` elements a row. */
+static inline const char *kv_row(const void *base, int64_t kv, int64_t capacity, int64_t ring,
+                                 int64_t p, int64_t width, int64_t size) {
+    int64_t s = ring ? p % ring + 1 : p + 1;
+    return (const char *)base + (kv * capacity + s) * width * size;
+}
+
+/* Scores [n][8] of query lanes qt [d][8] against the keys at positions p..p+n-1 (n <= 4), and
+   prefetches of the rows that follow: keys 32 ahead (the next block's, from memory), and the
+   values of these keys (the block's value pass reads them next). */
+static inline void score_keys(const float *qt, const void *keys, const void *values, int kv_bf16,
+                              int64_t capacity, int64_t ring, int64_t p, int n, int64_t kv,
+                              int64_t d, float *score) {
+    int64_t kd = d + 1, size = kv_bf16 ? 2 : 4;
+    float rows[KEYS_AT_ONCE][MAX_HEAD_DIM];
+    const float *e[KEYS_AT_ONCE]; /* each key's elements as fp32: in place, or widened */
+    for (int r = 0; r < KEYS_AT_ONCE; r++) {
+        const char *k = kv_row(keys, kv, capacity, ring, p + (r < n ? r : 0), kd, size);
+        const char *v = kv_row(values, kv, capacity, ring, p + (r < n ? r : 0), d, size);
+        for (int64_t line = 0; line < kd * size; line += 64) {
+            _mm_prefetch(k + 32 * kd * size + line, _MM_HINT_T0);
+            _mm_prefetch(v + line, _MM_HINT_T0);
+        }
+        e[r] = (const float *)k;
+        if (kv_bf16) {
+            for (int64_t i = 0; i < d; i += 8) _mm256_storeu_ps(rows[r] + i, load8(k, 1, i));
+            e[r] = rows[r];
+        }
+    }
+    __m256 even[KEYS_AT_ONCE], odd[KEYS_AT_ONCE];
+    for (int r = 0; r < KEYS_AT_ONCE; r++) even[r] = odd[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < d; i += 2) {
+        __m256 q0 = _mm256_loadu_ps(qt + i * 8), q1 = _mm256_loadu_ps(qt + i * 8 + 8);
+        for (int r = 0; r < KEYS_AT_ONCE; r++) {
+            even[r] = _mm256_fmadd_ps(_mm256_set1_ps(e[r][i]), q0, even[r]);
+            odd[r] = _mm256_fmadd_ps(_mm256_set1_ps(e[r][i + 1]), q1, odd[r]);
+        }
+    }
+    for (int r = 0; r < n; r++) _mm256_storeu_ps(score + r * 8, _mm256_add_ps(even[r], odd[r]));
+}
 
 /* Query heads h0..h0+7 (those past `heads` are zeros) that share key head kv, against
    positions first..first+count-1: out[h] = their softmax-weighted values with the sink.
    Lane g of every register is head h0+g, so a key row meets eight queries with no horizontal
-   sums: scores [count][8] come from broadcasting each key element against the queries laid
-   out [d][8]; each value row meets the eight weights likewise. */
+   sums: scores come from broadcasting each key element against the queries laid out [d][8];
+   each value row meets the eight weights likewise. One pass with an online softmax, a block of
+   keys at a time: the block's keys and values are read once, and no score leaves the cache. */
 static void attend_heads(const float *qkv, const float *cos, const float *sin,
                          const float *sink_q, const void *keys, const void *values, int kv_bf16,
                          int64_t capacity, int64_t ring, int64_t first, int64_t count,
                          int64_t h0, int64_t heads, int64_t kv, int64_t d, float scale,
                          float *out) {
-    int64_t kd = d + 1, size = kv_bf16 ? 2 : 4;
-    float *qt = calloc(d * 8 + count * 8 + d, sizeof(float)), *score = qt + d * 8;
-    float *row = score + count * 8; /* a bf16 key row widened */
+    int64_t size = kv_bf16 ? 2 : 4;
+    float qt[MAX_HEAD_DIM * 8] = {0}, score[KEYS_BLOCK * 8], sinks[8] = {0}, totals[8];
     for (int64_t g = 0; g < heads; g++) {
-        float q[d];
+        float q[MAX_HEAD_DIM];
         rotate(qkv + (h0 + g) * d, cos, sin, d, q);
         for (int64_t i = 0; i < d; i++) qt[i * 8 + g] = q[i] * scale;
+        sinks[g] = sink_q[h0 + g] * scale;
     }
-    __m256 top = _mm256_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < count; j++) {
-        int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
-        const char *k = (const char *)keys + (kv * capacity + s) * kd * size;
-        for (int64_t line = 0; line < kd * size; line += 64)
-            _mm_prefetch(k + 8 * kd * size + line, _MM_HINT_T0); /* 8 rows ahead */
-        const float *e = (const float *)k; /* the key's elements as fp32: in place, or widened */
-        if (kv_bf16) {
-            for (int64_t i = 0; i < d; i += 8) _mm256_storeu_ps(row + i, load8(k, 1, i));
-            e = row;
-        }
-        __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(); /* two FMA chains */
-        for (int64_t i = 0; i < d; i += 2) {
-            even = _mm256_fmadd_ps(_mm256_set1_ps(e[i]), _mm256_loadu_ps(qt + i * 8), even);
-            odd = _mm256_fmadd_ps(_mm256_set1_ps(e[i + 1]), _mm256_loadu_ps(qt + i * 8 + 8), odd);
-        }
-        __m256 sc = _mm256_add_ps(even, odd);
-        _mm256_storeu_ps(score + j * 8, sc);
-        top = _mm256_max_ps(top, sc);
-    }
-    float sinks[8] = {0}, totals[8];
-    for (int64_t g = 0; g < heads; g++) sinks[g] = sink_q[h0 + g] * scale;
-    top = _mm256_max_ps(top, _mm256_loadu_ps(sinks));
-    __m256 total = exp8(_mm256_sub_ps(_mm256_loadu_ps(sinks), top));
-    for (int64_t j = 0; j < count; j++) { /* weights in place of the scores, and their sum */
-        __m256 w = exp8(_mm256_sub_ps(_mm256_loadu_ps(score + j * 8), top));
-        _mm256_storeu_ps(score + j * 8, w);
-        total = _mm256_add_ps(total, w);
-    }
-    _mm256_storeu_ps(totals, total);
-    float *o = out + h0 * d; /* the heads' outputs, accumulated a block of values at a time */
+    __m256 top = _mm256_loadu_ps(sinks), total = _mm256_set1_ps(1.0f); /* the sink's e^0 */
+    float *o = out + h0 * d; /* the heads' outputs, scaled to e^-top */
     for (int64_t i = 0; i < heads * d; i++) o[i] = 0.0f;
     for (int64_t b = 0; b < count; b += KEYS_BLOCK) {
-        int64_t end = b + KEYS_BLOCK < count ? b + KEYS_BLOCK : count;
+        int64_t n = count - b < KEYS_BLOCK ? count - b : KEYS_BLOCK;
+        __m256 peak = top;
+        for (int64_t j = 0; j < n; j += KEYS_AT_ONCE) {
+            int m = n - j < KEYS_AT_ONCE ? (int)(n - j) : KEYS_AT_ONCE;
+            score_keys(qt, keys, values, kv_bf16, capacity, ring, first + b + j, m, kv, d,
+                       score + j * 8);
+            for (int r = 0; r < m; r++) peak = _mm256_max_ps(peak, _mm256_loadu_ps(score + (j + r) * 8));
+        }
+        __m256 alpha = exp8(_mm256_sub_ps(top, peak)); /* what came before, to the new top */
+        total = _mm256_mul_ps(total, alpha);
+        top = peak;
+        float rescale[8];
+        _mm256_storeu_ps(rescale, alpha);
+        for (int64_t g = 0; g < heads; g++)
+            for (int64_t i = 0; i < d; i++) o[g * d + i] *= rescale[g];
+        for (int64_t j = 0; j < n; j++) { /* weights in place of the scores, and their sum */
+            __m256 w = exp8(_mm256_sub_ps(_mm256_loadu_ps(score + j * 8), top));
+            _mm256_storeu_ps(score + j * 8, w);
+            total = _mm256_add_ps(total, w);
+        }
         for (int64_t i = 0; i < d; i += 8) { /* 8 output values of each head over the block */
             __m256 acc[8];
             for (int g = 0; g < 8; g++) acc[g] = _mm256_loadu_ps(o + (g < heads ? g : 0) * d + i);
-            for (int64_t j = b; j < end; j++) {
-                int64_t p = first + j, s = ring ? p % ring + 1 : p + 1;
-                const char *row = (const char *)values + (kv * capacity + s) * d * size;
-                if (i == 0) /* the first pass brings every line of the block's rows in */
-                    for (int64_t line = 0; line < d * size; line += 64)
-                        _mm_prefetch(row + 8 * d * size + line, _MM_HINT_T0);
-                __m256 v = load8(row, kv_bf16, i);
+            for (int64_t j = 0; j < n; j++) {
+                __m256 v = load8(kv_row(values, kv, capacity, ring, first + b + j, d, size), kv_bf16, i);
                 for (int g = 0; g < 8; g++) /* all eight lanes; a padded head's is dropped */
                     acc[g] = _mm256_fmadd_ps(_mm256_set1_ps(score[j * 8 + g]), v, acc[g]);
             }
             for (int64_t g = 0; g < heads; g++) _mm256_storeu_ps(o + g * d + i, acc[g]);
         }
     }
+    _mm256_storeu_ps(totals, total);
     for (int64_t g = 0; g < heads; g++)
         for (int64_t i = 0; i < d; i++) o[g * d + i] /= totals[g];
-    free(qt);
 }
 
 /* qkv: the token's [(hq + 2 hkv) d] projection (d a multiple of 8); cos, sin: [d / 2] for its
