@@ -15,7 +15,7 @@ import mmap
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -136,6 +136,40 @@ def _entry(path: Path, name: str, info: object) -> tuple[torch.dtype, list[int],
     return dtype, shape, [start, end]
 
 
+class _Arena:
+    """Tensors packed one after another into large anonymous mappings advised for transparent
+    huge pages. One mapping per tensor rounded each up to a whole 2 MiB page: ~0.12 GiB for
+    gpt-oss-20b's 72 projections, the smallest (a router, 184 KB) holding a whole page. Here
+    only the last page of each mapping is partly used, and the pages past it never touched
+    are never resident."""
+
+    CHUNK = 256 << 20
+
+    def __init__(self) -> None:
+        self._free = torch.empty(0, dtype=torch.uint8)
+
+    def take(self, nbytes: int) -> torch.Tensor:
+        """`nbytes` uint8, 64-byte aligned, alive as long as the tensor (or a view) is."""
+        size = -(-nbytes // 64) * 64
+        if size > self._free.numel():
+            self._free = _huge_pages(max(self.CHUNK, -(-size // _HUGE_PAGE) * _HUGE_PAGE))
+        out, self._free = self._free[:nbytes], self._free[size:]
+        return out
+
+
+def _huge_pages(nbytes: int) -> torch.Tensor:
+    """A fresh anonymous mapping of `nbytes` starting on a 2 MiB boundary, advised for huge
+    pages where the OS has them (plain pages otherwise)."""
+    buffer = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(AttributeError, OSError):
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = torch.frombuffer(buffer, dtype=torch.uint8)  # keeps the buffer alive
+    start = -raw.data_ptr() % _HUGE_PAGE
+    return raw[start : start + nbytes]
+
+
 @dataclass
 class Checkpoint:
     """A checkpoint's config and its tensors under the `original/` names."""
@@ -145,6 +179,7 @@ class Checkpoint:
     layout: str
     path: Path
     mapped: frozenset[str] = frozenset()  # names whose tensors are views of the files' mappings
+    _arena: _Arena = field(default_factory=_Arena, init=False, repr=False, compare=False)
 
     def in_huge_pages(self, name: str) -> torch.Tensor:
         """Tensor `name` copied into anonymous memory advised for transparent huge pages, its
@@ -154,15 +189,8 @@ class Checkpoint:
         t = self.tensors[name]
         if name not in self.mapped:
             return t
-        nbytes = t.numel() * t.element_size()
-        buffer = mmap.mmap(-1, nbytes + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        with contextlib.suppress(AttributeError, OSError):  # no huge pages here: plain ones
-            buffer.madvise(mmap.MADV_HUGEPAGE)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = torch.frombuffer(buffer, dtype=torch.uint8)  # keeps the buffer alive
-        start = -raw.data_ptr() % _HUGE_PAGE
-        copy = raw[start : start + nbytes].view(t.dtype).view(t.shape).copy_(t)
+        copy = self._arena.take(t.numel() * t.element_size()).view(t.dtype).view(t.shape)
+        copy.copy_(t)
         _release(t)
         return copy
 

@@ -108,3 +108,16 @@ def test_decode_weights_move_to_huge_pages_and_copies_stay_put(tiny_original, ti
     fused = hf.tensors["block.0.attn.qkv.weight"]  # made by concatenation: not a mapping
     assert "block.0.attn.qkv.weight" not in hf.mapped
     assert hf.in_huge_pages("block.0.attn.qkv.weight") is fused
+
+
+def test_huge_page_copies_are_packed_not_a_page_each(tiny_original):
+    """Small weights (a router's is 184 KB in gpt-oss-20b) share huge pages: each copy starts
+    on the next 64-byte boundary after the one before, and keeps its values."""
+    ckpt = checkpoint.load(tiny_original)
+    names = ["block.0.mlp.gate.weight", "block.0.attn.out.weight", "block.1.mlp.gate.weight"]
+    originals = [ckpt.tensors[n].clone() for n in names]
+    moved = [ckpt.in_huge_pages(n) for n in names]
+    for a, b in zip(moved, moved[1:], strict=False):
+        nbytes = a.numel() * a.element_size()
+        assert b.data_ptr() == a.data_ptr() + -(-nbytes // 64) * 64
+    assert all(torch.equal(m, o) for m, o in zip(moved, originals, strict=True))
