@@ -6,12 +6,10 @@ casts reaches ~60% of bandwidth, and the small ops of a step (norms, rotary, cac
 routing) each cost more in dispatch than in arithmetic. Here:
 
 - `MoE`: a token's routed experts (mlp1, SwiGLU, mlp2, biases, weighting) from the packed bytes;
-- `Bf16Matrix`: a bf16 weight's GEMV (and, with AVX-512, its matmul for prefill);
+- `Bf16Matrix`: a bf16 weight's GEMV, and its matmul for prefill;
 - `attend_token`: one token's attention over a layer's cache, `attend_chunk` a prefill chunk's;
 - `DecodeLayer`: a whole block's one-token step, chaining the above in C;
-- `mxfp4_matmul`: prefill's expert matmuls (with AVX-512 the weights are expanded in registers
-  only; otherwise `dequantize_into` turns a tile of them into fp32 in a reused buffer that
-  torch's GEMM reads while it is still in cache).
+- `mxfp4_matmul`: prefill's expert matmuls (the weights are expanded in registers only).
 
 The classes check their weights once, at load, so a decoding step pays only for its own
 arguments. Everything is exact fp32 arithmetic on the stored weights. All split their work over
@@ -53,15 +51,15 @@ FLAGS = ["-O3", "-mavx2", "-mfma", "-fopenmp", "-shared", "-fPIC"]
 NO_KERNEL_ENV = "OSSA_NO_KERNEL"
 AVX2_ENV = "OSSA_KERNEL_AVX2"  # forces the AVX2 variants on a CPU that has AVX-512
 MAX_HEAD_DIM = 256  # csrc/attention.c keeps a head's vectors on the stack
-TILE_BYTES = 2 << 20  # prefill's dequantized tile without AVX-512: written, then read from cache
 log = logging.getLogger(__name__)
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
-    "mxfp4_to_f32": [_P, _P, _I64, _I64, _P, ctypes.c_int],
+    "mxfp4_matmul": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
+    "bf16_matmul": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int],
     "decode_layer": [
@@ -321,7 +319,7 @@ class MoE:
 
 class Bf16Matrix:
     """A bf16 weight `[R, C]` (C a multiple of 16) and an optional fp32 bias `[R]` for the C
-    kernels, checked once: `gemv` for one fp32 vector, `matmul` for several (AVX-512 only)."""
+    kernels, checked once: `gemv` for one fp32 vector, `matmul` for several."""
 
     def __init__(self, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         rows, cols = w.shape
@@ -352,20 +350,21 @@ class Bf16Matrix:
 
     @property
     def tiles(self) -> bool:
-        """Whether `matmul` runs here: AVX-512, C a multiple of 32 and R of 4."""
-        return avx512() and self.cols % 32 == 0 and self.rows % 4 == 0
+        """Whether `matmul` takes this weight: C a multiple of 32 and R of 4."""
+        return self.cols % 32 == 0 and self.rows % 4 == 0
 
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
         """fp32 `x @ w.T + bias` `[n, R]` for fp32 rows x `[n, C]`, the bf16 weights widened
         in registers (exact) and never stored as fp32; see `tiles`."""
         if not self.tiles:
-            raise ValueError("the bf16 matmul needs AVX-512, C a multiple of 32 and R of 4")
+            raise ValueError("the bf16 matmul needs C a multiple of 32 and R of 4")
         if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != self.cols:
             raise ValueError(f"x must be fp32 [n, {self.cols}]")
         x = x.contiguous()
         _check_cpu(x)
         out = torch.empty(x.shape[0], self.rows)
-        _library().bf16_matmul_avx512(
+        lib = _library()
+        (lib.bf16_matmul_avx512 if avx512() else lib.bf16_matmul)(
             self.w.data_ptr(),
             self.rows,
             self.cols,
@@ -377,34 +376,13 @@ class Bf16Matrix:
         return out if self.bias is None else out.add_(self.bias)
 
 
-def dequantize_into(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """MXFP4 rows (blocks `[R, G, 16]`, scales `[R, G]`) into fp32 `out` `[R, 32G]`, exactly:
-    prefill dequantizes experts tile by tile into one reused cache-sized buffer."""
-    rows, groups = scales.shape
-    if (
-        blocks.shape != (rows, groups, 16)
-        or blocks.dtype != torch.uint8
-        or scales.dtype != torch.uint8
-    ):
-        raise ValueError("blocks must be uint8 [R, G, 16] and scales uint8 [R, G]")
-    if out.dtype != torch.float32 or out.shape != (rows, 32 * groups):
-        raise ValueError(f"out must be fp32 [{rows}, {32 * groups}]")
-    _check_cpu(blocks, scales, out)
-    _library().mxfp4_to_f32(
-        blocks.data_ptr(), scales.data_ptr(), rows, groups, out.data_ptr(), torch.get_num_threads()
-    )
-    return out
-
-
 def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """`x @ W.T`, fp32 `[n, R]`, for fp32 rows x `[n, 32G]` and an MXFP4 matrix W (blocks
     `[R, G, 16]`, scales `[R, G]`, R a multiple of 4): prefill's expert matmuls, exact fp32
-    products of the dequantized weights.
-
-    With AVX-512 the weights are expanded in registers and never stored (`mxfp4_matmul_avx512`,
-    ~3x torch's GEMM on dequantized tiles here); otherwise tiles of W are dequantized into one
-    reused cache-sized buffer that torch's GEMM reads while it is still in cache.
-    """
+    products of the weights, which are expanded in registers and never stored. With AVX-512
+    tiles of four rows and four tokens run at ~3x torch's GEMM on weights dequantized in
+    advance; with AVX2, one row and eight tokens, ~2x at 16 tokens an expert, on a par from
+    128 (measured here with the AVX-512 variant of torch's GEMM)."""
     rows, groups = scales.shape
     if blocks.shape != (rows, groups, 16) or rows % 4:
         raise ValueError("blocks must be [R, G, 16] and scales [R, G], R a multiple of 4")
@@ -415,17 +393,9 @@ def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) ->
     x = x.contiguous()
     _check_cpu(blocks, scales, x)
     n = x.shape[0]
-    if not avx512():
-        tile = max(16, TILE_BYTES // (128 * groups) // 16 * 16)
-        buffer = torch.empty(min(tile, rows), 32 * groups)
-        out = torch.empty(rows, n)
-        for r in range(0, rows, tile):
-            end = min(r + tile, rows)
-            part = dequantize_into(blocks[r:end], scales[r:end], buffer[: end - r])
-            torch.mm(part, x.T, out=out[r:end])
-        return out.T
     out = torch.empty(n, rows)
-    _library().mxfp4_matmul_avx512(
+    lib = _library()
+    (lib.mxfp4_matmul_avx512 if avx512() else lib.mxfp4_matmul)(
         blocks.data_ptr(),
         scales.data_ptr(),
         rows,

@@ -47,27 +47,24 @@ class Linear:
 
 @dataclass
 class KernelLinear(Linear):
-    """A bf16 weight whose products run in the C kernels: a few rows in the GEMV (faster than
-    torch, and the fp32 rows are not rounded to bf16), more in the AVX-512 matmul where the
-    CPU has it (no fp32 copy of the weight is made). Chosen at load only where they apply."""
+    """A bf16 weight whose products run in the C kernels, in fp32 on the stored weights: one
+    row in the GEMV, several in the matmul (no fp32 copy of the weight is made; torch's bf16
+    GEMV would round the rows to bf16). Chosen at load only where they apply."""
 
     def __post_init__(self) -> None:
         self.matrix = kernel.Bf16Matrix(self.weight, self.bias)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.matrix.tiles and x.shape[0] > 1:
-            return self.matrix.matmul(x)
-        if x.shape[0] <= GEMV_ROWS:  # a GEMV a row: torch's few-row path would round x to bf16
-            return torch.stack([self.matrix.gemv(row) for row in x])
-        return super().__call__(x)  # many rows: torch on fp32 copies of the weight, exact
+        return self.matrix.gemv(x[0])[None] if x.shape[0] == 1 else self.matrix.matmul(x)
 
     @staticmethod
     def fits(weight: torch.Tensor) -> bool:
-        """Whether the kernel takes this weight: bf16 on CPU, columns a multiple of 16."""
+        """Whether the kernels take this weight: bf16 on CPU, in the matmul's shape."""
         return (
             weight.dtype == torch.bfloat16
             and weight.device.type == "cpu"
-            and weight.shape[1] % 16 == 0
+            and weight.shape[1] % 32 == 0
+            and weight.shape[0] % 4 == 0
         )
 
 

@@ -83,17 +83,6 @@ def test_both_instruction_sets_give_the_same_gemv(cols, monkeypatch):
         assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
-def test_dequantize_into_is_exact():
-    gen = torch.Generator().manual_seed(2)
-    blocks, scales, _ = random_experts(gen, 1, 40, 96)
-    scales[0, 0] = torch.tensor([0, 1, 254], dtype=torch.uint8)  # extreme scales too
-    out = torch.empty(40, 96)
-    got = kernel.dequantize_into(blocks[0], scales[0], out)
-    assert got is out and torch.equal(got, mxfp4.dequantize(blocks[0], scales[0]).float())
-    with pytest.raises(ValueError):
-        kernel.dequantize_into(blocks[0], scales[0], torch.empty(40, 64))
-
-
 def test_engine_prefills_the_same_with_and_without_them(ring_checkpoint, monkeypatch):
     """Several-token chunks take the tiled expert GEMMs with the kernels, torch without."""
     prompt = random_tokens(40, seed=12)
@@ -151,26 +140,29 @@ def test_attend_token_matches_the_torch_attention(kv_dtype, window):
     assert torch.allclose(caches[1].v.float(), caches[0].v.float(), atol=0)
 
 
+# every remainder of the AVX-512 tiles' four tokens and the AVX2 tiles' eight; 19 groups of 32
+# columns span two of the AVX2 kernel's column slices, and 40 rows end in part of a row block
 @pytest.mark.parametrize("avx2", ["1", "0"])
-@pytest.mark.parametrize("tokens", [1, 3, 4, 9])  # every remainder of the four-token tiles
+@pytest.mark.parametrize("tokens", [1, 3, 4, 7, 9, 18])
 def test_mxfp4_matmul_matches_float64(avx2, tokens, monkeypatch):
     monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(tokens)
-    blocks, scales, _ = random_experts(gen, 1, 40, 96)
-    x = torch.randn(tokens, 96, generator=gen)
+    blocks, scales, _ = random_experts(gen, 1, 40, 608)
+    scales[0, 0, :3] = torch.tensor([0, 1, 160], dtype=torch.uint8)  # tiny, zero and huge too
+    x = torch.randn(tokens, 608, generator=gen)
     expected = x.double() @ mxfp4.dequantize(blocks[0], scales[0]).double().T
     got = kernel.mxfp4_matmul(blocks[0], scales[0], x)
     assert got.shape == (tokens, 40) and got.dtype == torch.float32
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
-@pytest.mark.parametrize("tokens", [2, 4, 7])
-def test_bf16_matmul_matches_float64(tokens):
-    if not kernel.avx512():
-        pytest.skip("the bf16 matmul needs AVX-512")
+@pytest.mark.parametrize("avx2", ["1", "0"])
+@pytest.mark.parametrize("tokens", [2, 4, 7, 9])
+def test_bf16_matmul_matches_float64(avx2, tokens, monkeypatch):
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(tokens)
-    w = torch.randn(12, 64, generator=gen).to(torch.bfloat16)
-    bias, x = torch.randn(12, generator=gen), torch.randn(tokens, 64, generator=gen)
+    w = torch.randn(12, 608, generator=gen).to(torch.bfloat16)
+    bias, x = torch.randn(12, generator=gen), torch.randn(tokens, 608, generator=gen)
     expected = x.double() @ w.double().T + bias.double()
     got = kernel.Bf16Matrix(w, bias).matmul(x)
     assert got.shape == (tokens, 12) and got.dtype == torch.float32

@@ -1,11 +1,12 @@
-/* AVX-512 tiles: MXFP4 or bf16 weight rows against fp32 vectors (see ossa/model/kernel.py).
+/* Tiles: MXFP4 or bf16 weight rows against fp32 vectors (see ossa/model/kernel.py).
 
-   One tile is four weight rows against up to four vectors (tokens). Each group of 32 weights is
-   expanded into two fp32 registers once and meets every vector; each load of a vector serves
-   the four rows. The products are exact fp32 products of the weights (an MXFP4 weight or a
-   bf16 one is exactly an fp32 number), summed in fp32. Decoding the experts is one vector
-   (moe.c); prefill's matmuls are tiles of four tokens, at ~95% of the FMA peak here, where
-   torch's GEMM on weights dequantized in advance ran at a third of it. */
+   With AVX-512, one tile is four weight rows against up to four vectors (tokens). Each group of
+   32 weights is expanded into two fp32 registers once and meets every vector; each load of a
+   vector serves the four rows. The products are exact fp32 products of the weights (an MXFP4
+   weight or a bf16 one is exactly an fp32 number), summed in fp32. Decoding the experts is one
+   vector (moe.c); prefill's matmuls are tiles of four tokens, at ~95% of the FMA peak here,
+   where torch's GEMM on weights dequantized in advance ran at a third of it. With AVX2 only
+   (16 registers, no 16-bit permutes), one row against up to eight vectors, below. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,4 +152,110 @@ AVX512 void mxfp4_matmul_avx512(const uint8_t *blocks, const uint8_t *scales, in
 AVX512 void bf16_matmul_avx512(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
                                int64_t n, float *out, int threads) {
     matmul(BF16, w, NULL, rows, cols / 32, x, n, out, threads);
+}
+
+
+/* ---- AVX2: eight weights at a time. MXFP4: the 4 bytes holding elements 8k..8k+7 of a group
+   are broadcast to eight 32-bit lanes and lane i shifted right by 4i, so its low nibble is
+   element 8k+i's code; vpermps reads its low 3 bits (the magnitude) from the group's table of
+   eight scaled E2M1 magnitudes, and code bit 3, shifted up to bit 31, is the sign. bf16: eight
+   weights widened. Both in element order, so the vectors need no reordering. */
+static float scaled_magnitude[256][8] __attribute__((aligned(32)));
+
+__attribute__((constructor)) static void init_scaled_magnitude(void) {
+    static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    for (int s = 0; s < 256; s++)
+        for (int c = 0; c < 8; c++) scaled_magnitude[s][c] = ldexpf(e2m1[c], s - 127);
+}
+
+/* Elements 8k..8k+7 of group g of a row (MXFP4: w its blocks [groups, 16], s its scales). */
+__attribute__((always_inline)) static inline __m256 expand8(const int kind, const void *w,
+                                                           const uint8_t *s, int64_t g, int k) {
+    if (kind == BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + 32 * g + 8 * k))), 16));
+    const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    int32_t four;
+    memcpy(&four, (const uint8_t *)w + 16 * g + 4 * k, 4);
+    __m256i codes = _mm256_srlv_epi32(_mm256_set1_epi32(four), shifts);
+    __m256 magnitude = _mm256_permutevar8x32_ps(_mm256_load_ps(scaled_magnitude[s[g]]), codes);
+    __m256i sign = _mm256_and_si256(_mm256_slli_epi32(codes, 28), _mm256_set1_epi32((int)0x80000000));
+    return _mm256_xor_ps(magnitude, _mm256_castsi256_ps(sign));
+}
+
+/* Groups g0..g1-1 of one row (w, s from the row on) against T <= 8 vectors x, `cols` floats
+   apart: out[t * ldo] (+)= that part of row . vector t (+= unless g0 is 0). Each expanded
+   register meets all T vectors; eight tokens give eight independent FMA chains, enough to hide
+   the FMA latency. */
+__attribute__((always_inline)) static inline void tile8(const int T, const int kind,
+                                                        const void *w, const uint8_t *s,
+                                                        int64_t g0, int64_t g1, const float *x,
+                                                        int64_t cols, float *out, int64_t ldo) {
+    __m256 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t g = g0; g < g1; g++)
+        for (int k = 0; k < 4; k++) {
+            __m256 v = expand8(kind, w, s, g, k);
+            for (int t = 0; t < T; t++)
+                acc[t] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + t * cols + 32 * g + 8 * k), acc[t]);
+        }
+    for (int t = 0; t < T; t++) out[t * ldo] = (g0 ? out[t * ldo] : 0.0f) + hsum(acc[t]);
+}
+
+#define ROW_BLOCK 16   /* rows that stay in cache while every tile of tokens meets them */
+#define GROUP_BLOCK 16 /* groups of 32 columns at a time: eight tokens' slice of x, 16 KiB,
+                          stays in L1 while it meets the block's rows (whole rows of eight
+                          tokens came from L2 and ran at half the speed) */
+
+/* Rows r0.. (a block) of out [n, rows] = x [n, 32 * groups] @ W.T: each tile of eight tokens
+   meets every row of the block, a slice of columns at a time, while both are in cache. */
+__attribute__((always_inline)) static inline void row_block(const int kind, const void *w,
+                                                            const uint8_t *s, int64_t rows,
+                                                            int64_t groups, const float *x,
+                                                            int64_t n, float *out, int64_t r0) {
+    int64_t cols = 32 * groups, row_bytes = kind == MXFP4 ? 16 * groups : 64 * groups;
+    for (int64_t g0 = 0; g0 < groups; g0 += GROUP_BLOCK) {
+        int64_t g1 = g0 + GROUP_BLOCK < groups ? g0 + GROUP_BLOCK : groups;
+        for (int64_t t = 0; t < n; t += 8)
+            for (int64_t r = r0; r < rows && r < r0 + ROW_BLOCK; r++) {
+                const void *wr = (const uint8_t *)w + r * row_bytes;
+                const uint8_t *sr = kind == MXFP4 ? s + r * groups : s;
+                const float *xt = x + t * cols;
+                float *o = out + t * rows + r;
+                switch (n - t) {
+                case 1: tile8(1, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 2: tile8(2, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 3: tile8(3, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 4: tile8(4, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 5: tile8(5, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 6: tile8(6, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                case 7: tile8(7, kind, wr, sr, g0, g1, xt, cols, o, rows); break;
+                default: tile8(8, kind, wr, sr, g0, g1, xt, cols, o, rows);
+                }
+            }
+        }
+}
+
+/* Threads split the blocks of rows; the kind is a constant in each block's code (a variable
+   captured by the parallel region would be tested in the innermost loop). */
+static void matmul_avx2(const int kind, const void *w, const uint8_t *s, int64_t rows,
+                        int64_t groups, const float *x, int64_t n, float *out, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+        if (kind == MXFP4)
+            row_block(MXFP4, w, s, rows, groups, x, n, out, r0);
+        else
+            row_block(BF16, w, s, rows, groups, x, n, out, r0);
+    }
+}
+
+void mxfp4_matmul(const uint8_t *blocks, const uint8_t *scales, int64_t rows,
+                       int64_t groups, const float *x, int64_t n, float *out, int threads) {
+    matmul_avx2(MXFP4, blocks, scales, rows, groups, x, n, out, threads);
+}
+
+/* bf16 W [rows, cols], cols a multiple of 32. */
+void bf16_matmul(const uint16_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+                      float *out, int threads) {
+    matmul_avx2(BF16, w, NULL, rows, cols / 32, x, n, out, threads);
 }
