@@ -8,7 +8,9 @@ so both engines compute with the same weights. llama.cpp comes from
 `scripts/build-llama-server.sh` (its cache dir); `llama-bench` is built there on first use.
 
 medium: prefill 512 tokens, decode 64 after them. 20b (13 GB synthesized, slow): prefill 128,
-decode 32 after them. Runs alternate ossa / llama.cpp; the table shows medians. The machine this
+decode 32 after them. `--simd avx2` compares both as they run on a CPU without AVX-512: ossa
+with its AVX2 kernels (and torch's own ops on AVX2), llama.cpp from a second build with AVX2 and
+without AVX-512 (built on first use, ~10 minutes). Runs alternate ossa / llama.cpp; the table shows medians. The machine this
 was written on is shared with other work: the CPU time other processes took during the runs
 (all CPU time in /proc/stat less this script's and its children's) is printed, and figures
 taken while others used more than `--quiet-cores` of a core on average are flagged as
@@ -34,6 +36,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from llama_server import convert_to_gguf  # noqa: E402
 from model import checkpoint, run_worker  # noqa: E402
 
+# the instruction sets compared: the CPU's best, or AVX2 alone (as on CPUs without AVX-512):
+# ossa's environment, and llama.cpp's build flags and build folder
+SIMD = {
+    "native": ({}, ["-DGGML_NATIVE=ON"], "build"),
+    "avx2": (
+        {"OSSA_KERNEL_AVX2": "1", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+        ["-DGGML_NATIVE=OFF", *(f"-DGGML_{x}=ON" for x in ("AVX", "AVX2", "FMA", "F16C", "BMI2"))],
+        "build-avx2",
+    ),
+}
 SHAPES = {  # name: (synth preset, prompt tokens, decoded tokens)
     "medium": ("medium", 512, 64),
     "20b": ("gpt-oss-20b", 128, 32),
@@ -56,23 +68,33 @@ def own_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def llama_cpp() -> Path:
-    """The cached llama.cpp build (built by the project's script if missing), with llama-bench."""
+def llama_cpp(simd: str) -> tuple[Path, Path]:
+    """The cached llama.cpp (built by the project's script if missing) and its llama-bench for
+    `simd`: the server's own native build, or a second build beside it."""
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / "build-llama-server.sh")],
         check=True, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     root = Path(done.stdout.strip().splitlines()[-1])
-    bench = root / "bin" / "llama-bench"
+    _, flags, folder = SIMD[simd]
+    bench = root / "bin" / ("llama-bench" if simd == "native" else f"llama-bench-{simd}")
     if not bench.is_file():
-        print("building llama-bench (a few minutes) ...", file=sys.stderr)
+        print(f"building llama-bench ({simd}; a few minutes) ...", file=sys.stderr)
+        build = root / folder
+        if not (build / "build.ninja").is_file():
+            subprocess.run(
+                ["cmake", "-S", str(root / "src"), "-B", str(build), "-G", "Ninja",
+                 "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+                 "-DLLAMA_BUILD_EXAMPLES=OFF", "-DBUILD_SHARED_LIBS=OFF", *flags],
+                check=True, stdout=sys.stderr,
+            )  # fmt: skip
         subprocess.run(
-            ["cmake", "--build", str(root / "build"), "--target", "llama-bench", "-j2"],
+            ["cmake", "--build", str(build), "--target", "llama-bench", "-j2"],
             check=True, stdout=sys.stderr,
         )  # fmt: skip
-        bench.write_bytes((root / "build" / "bin" / "llama-bench").read_bytes())
+        bench.write_bytes((build / "bin" / "llama-bench").read_bytes())
         bench.chmod(0o755)
-    return root
+    return root, bench
 
 
 def gguf(llama: Path, hf: Path) -> Path:
@@ -85,10 +107,9 @@ def gguf(llama: Path, hf: Path) -> Path:
     return out
 
 
-def llama_run(llama: Path, model: Path, threads: int, prompt: int, decode: int) -> dict:
+def llama_run(bench: Path, model: Path, threads: int, prompt: int, decode: int) -> dict:
     """llama-bench's tokens/s: prefill of `prompt`, then decode of `decode` at depth `prompt`."""
-    tool = [str(llama / "bin" / "llama-bench"), "-m", str(model), "-t", str(threads), "-r", "1",
-            "-o", "json"]  # fmt: skip
+    tool = [str(bench), "-m", str(model), "-t", str(threads), "-r", "1", "-o", "json"]
     figures = {}
     for key, args in (
         ("prefill_tps", ["-p", str(prompt), "-n", "0"]),
@@ -104,6 +125,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--shape", choices=sorted(SHAPES), default="medium")
+    parser.add_argument("--simd", choices=sorted(SIMD), default="native")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ossa-bench")
@@ -115,7 +137,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     preset, prompt, decode = SHAPES[args.shape]
-    llama = llama_cpp()
+    llama, bench = llama_cpp(args.simd)
+    os.environ.update(SIMD[args.simd][0])  # the ossa worker inherits it
     hf = checkpoint(args.cache, preset, fast=preset != "medium")
     model = gguf(llama, hf)
     worker_args = argparse.Namespace(
@@ -128,13 +151,14 @@ def main() -> None:
         if result is None:
             sys.exit("the ossa run failed")
         runs["ossa"].append(result)
-        runs["llama.cpp"].append(llama_run(llama, model, args.threads, prompt, decode))
+        runs["llama.cpp"].append(llama_run(bench, model, args.threads, prompt, decode))
     others = ((busy_seconds() - before[0]) - (own_seconds() - before[1])) / (
         time.monotonic() - before[2]
     )
 
     print(
-        f"{args.shape} shape, {args.threads} threads, {args.runs} alternating runs, medians; "
+        f"{args.shape} shape, {args.simd}, {args.threads} threads, {args.runs} alternating runs, "
+        "medians; "
         f"other processes used {max(others, 0):.2f} cores on average"
     )
     if others > args.quiet_cores:
