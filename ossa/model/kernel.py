@@ -61,7 +61,7 @@ _SIGNATURES = {
     "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
-    "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int],
+    "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int, ctypes.c_int],
     "decode_layer": [
         _P,
         _P,
@@ -639,6 +639,7 @@ def attend_chunk(
         d,
         scale,
         out.data_ptr(),
+        avx512(),
         torch.get_num_threads(),
     )
     return out

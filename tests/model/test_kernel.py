@@ -206,8 +206,10 @@ def test_whole_block_steps_decode_as_the_torch_path(ring_checkpoint, monkeypatch
 @pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("window", [None, 5])
 @pytest.mark.parametrize("heads", [8, 16])  # two and four query heads per key head
-def test_attend_chunk_matches_the_torch_attention(kv_dtype, window, heads):
+@pytest.mark.parametrize("avx2", ["1", "0"])  # AVX2's blocks of 16 rows, AVX-512's of 48
+def test_attend_chunk_matches_the_torch_attention(kv_dtype, window, heads, avx2, monkeypatch):
     """Chunks of several sizes, from the start and deep into a ring that has wrapped."""
+    monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(heads)
     kv_heads, d, hidden = 4, 16, 32
     cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
