@@ -286,12 +286,32 @@ class Engine:
         return ids
 
 
+NUCLEUS_FIRST = 64  # candidates top_p looks at first; eight times more while they fall short
+
+
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    """A token drawn from softmax(logits / temperature), within the nucleus when top_p < 1: the
+    smallest head of the sorted distribution whose mass reaches top_p.
+
+    One uniform number meets the cumulative probabilities: over gpt-oss's 201k-entry vocabulary
+    `torch.multinomial` took ~4 ms a token here (a quarter of a medium model's step), this
+    ~0.2 ms. The nucleus is found among the top k for growing k, not by sorting the vocabulary
+    (~15 ms)."""
     if temperature == 0:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits.float() / temperature, dim=-1)
+    ids = None
     if top_p < 1:
-        sorted_p, order = torch.sort(probs, descending=True)
-        keep = (sorted_p.cumsum(0) - sorted_p) < top_p  # the smallest head whose mass reaches top_p
-        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_p[keep])
-    return int(torch.multinomial(probs, 1, generator=gen))
+        k = NUCLEUS_FIRST
+        while True:
+            head, order = torch.topk(probs, min(k, probs.numel()))  # largest first
+            mass = head.cumsum(0)
+            if mass[-1] >= top_p or k >= probs.numel():
+                break
+            k *= 8
+        keep = (mass - head) < top_p
+        probs, ids = head[keep], order[keep]
+    cdf = probs.double().cumsum(0)
+    u = torch.rand((), generator=gen, dtype=torch.float64, device=cdf.device) * cdf[-1]
+    i = int(torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.numel() - 1))
+    return i if ids is None else int(ids[i])

@@ -154,3 +154,25 @@ def test_a_bf16_kv_cache_is_half_the_size_and_close(ring_checkpoint):
     prompt = tokens[:20]
     decoded = list(half.generate(prompt, max_tokens=6))  # the decode path reads bf16 too
     assert len(decoded) == 6
+
+
+def test_sampling_follows_the_distribution_and_the_nucleus():
+    """Frequencies over many draws match softmax(logits / T); top_p keeps exactly the smallest
+    head that reaches it, also when that head is larger than the first candidates looked at."""
+    from ossa.model.engine import NUCLEUS_FIRST, _sample
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.full((1000,), -float("inf"))
+    logits[[3, 500, 999]] = torch.tensor([0.0, 1.0, 2.0]).log()  # probabilities 0, 1/3, 2/3
+    draws = [_sample(logits, 1.0, 1.0, gen) for _ in range(3000)]
+    assert set(draws) == {500, 999}
+    assert abs(draws.count(999) / 3000 - 2 / 3) < 0.03
+    # 1000 equally likely tokens but one: the nucleus of 0.5 is 500 tokens, past the first 64
+    flat = torch.zeros(1000)
+    flat[7] = 3.0
+    p7 = float(torch.softmax(flat, 0)[7])
+    nucleus = 1 + round((0.5 - p7) / ((1 - p7) / 999) + 0.5)
+    assert nucleus > NUCLEUS_FIRST
+    seen = {_sample(flat, 1.0, 0.5, gen) for _ in range(4000)}
+    assert 7 in seen and len(seen) <= nucleus and len(seen) > 0.9 * nucleus
+    assert _sample(flat, 1.0, 1e-6, gen) == 7  # a nucleus of one: the most likely token
