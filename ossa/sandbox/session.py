@@ -423,14 +423,18 @@ class Session:
 
     def _container_oom(self) -> bool:
         """Whether memory killed the container whose channel just closed (under gVisor the
-        whole sandbox goes down, and for a moment it can still look running)."""
+        whole sandbox goes down). Docker's flag can trail the death: for a moment the container
+        can still look running, and containerd may deliver the OOM event after the exit event
+        (containerd#12260), so a stopped container is watched until OOM_SETTLE before it
+        counts as not killed by memory."""
         deadline = time.monotonic() + OOM_SETTLE
         try:
             while True:
                 self._container.reload()
-                state = self._container.attrs["State"]
-                if not state.get("Running") or time.monotonic() >= deadline:
-                    return bool(state.get("OOMKilled"))
+                if self._container.attrs["State"].get("OOMKilled"):
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
                 time.sleep(0.05)
         except DOCKER_ERRORS:
             return False
