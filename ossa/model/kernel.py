@@ -54,59 +54,20 @@ MAX_HEAD_DIM = 256  # csrc/attention.c keeps a head's vectors on the stack
 log = logging.getLogger(__name__)
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
+_SLOT = [_P, _P, _P, ctypes.c_int, *[_I64] * 4]  # the cache arguments `_token_slot` gives
 _SIGNATURES = {
     "moe": [_P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, ctypes.c_float, ctypes.c_int],
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_matmul": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
-    "mxfp4_matmul_avx512": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
-    "bf16_matmul_avx512": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int, ctypes.c_int],
-    "decode_layer": [
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        ctypes.c_int,
-        *[_I64] * 4,
-        ctypes.c_int,
-        ctypes.c_int,
-    ],
-    "attend_token": [
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        ctypes.c_int,
-        *[_I64] * 7,
-        ctypes.c_float,
-        _P,
-        ctypes.c_int,
-    ],
-    "bf16_gemv_avx512": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
-    "moe_avx512": [
-        _P,
-        _P,
-        _I64,
-        _I64,
-        _I64,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        _P,
-        ctypes.c_float,
-        ctypes.c_int,
-    ],
+    "decode_layer": [_P, _P, _P, _P, *_SLOT, ctypes.c_int, ctypes.c_int],
+    "attend_token": [_P, _P, _P, _P, *_SLOT, *[_I64] * 3, ctypes.c_float, _P, ctypes.c_int],
+}
+# the AVX-512 variants take their AVX2 twins' arguments
+_SIGNATURES |= {
+    f"{name}_avx512": _SIGNATURES[name]
+    for name in ("moe", "bf16_gemv", "mxfp4_matmul", "bf16_matmul")
 }
 
 

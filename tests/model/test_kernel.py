@@ -102,21 +102,28 @@ def test_engine_decodes_the_same_with_and_without_them(ring_checkpoint, monkeypa
     assert list(fused.generate(prompt, max_tokens=8)) == list(plain.generate(prompt, max_tokens=8))
 
 
+def random_attention(
+    gen: torch.Generator, heads: int, kv_heads: int, d: int, hidden: int
+) -> tuple[dict, Rotary]:
+    """An attention layer's random parts (for Attention or KernelAttention) and its rotary."""
+    qkv = Linear(torch.randn((heads + 2 * kv_heads) * d, hidden, generator=gen) / 4,
+                 torch.randn((heads + 2 * kv_heads) * d, generator=gen))  # fmt: skip
+    out = Linear(torch.randn(hidden, heads * d, generator=gen) / 8)
+    parts = dict(qkv=qkv, out=out, sink_q=torch.randn(1, heads, 1, generator=gen) * 4,
+                 heads=heads, kv_heads=kv_heads, head_dim=d)  # fmt: skip
+    cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
+    return parts, Rotary(cfg, torch.device("cpu"))
+
+
 @pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("window", [None, 5])
 def test_attend_token_matches_the_torch_attention(kv_dtype, window):
     """Token by token past the end of a small ring (so slots wrap), and a growing buffer
     (so it reallocates): the same outputs and the same cache as the torch ops."""
     gen = torch.Generator().manual_seed(7)
-    heads, kv_heads, d, hidden = 8, 2, 16, 32
-    cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
-    qkv = Linear(torch.randn((heads + 2 * kv_heads) * d, hidden, generator=gen) / 4,
-                 torch.randn((heads + 2 * kv_heads) * d, generator=gen))  # fmt: skip
-    out = Linear(torch.randn(hidden, heads * d, generator=gen) / 8)
-    parts = dict(qkv=qkv, out=out, sink_q=torch.randn(1, heads, 1, generator=gen) * 4,
-                 heads=heads, kv_heads=kv_heads, head_dim=d)  # fmt: skip
+    kv_heads, d, hidden = 2, 16, 32
+    parts, rotary = random_attention(gen, 8, kv_heads, d, hidden)
     torch_attn, kernel_attn = Attention(**parts), KernelAttention(**parts)
-    rotary = Rotary(cfg, torch.device("cpu"))
     caches = [
         LayerCache(kv_heads, d, window=window, ring_slots=7, dtype=kv_dtype, device="cpu")
         for _ in range(2)
@@ -212,13 +219,7 @@ def test_attend_chunk_matches_the_torch_attention(kv_dtype, window, heads, avx2,
     monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
     gen = torch.Generator().manual_seed(heads)
     kv_heads, d, hidden = 4, 16, 32
-    cfg = Config(head_dim=d, num_attention_heads=heads, num_key_value_heads=kv_heads)
-    qkv = Linear(torch.randn((heads + 2 * kv_heads) * d, hidden, generator=gen) / 4,
-                 torch.randn((heads + 2 * kv_heads) * d, generator=gen))  # fmt: skip
-    out = Linear(torch.randn(hidden, heads * d, generator=gen) / 8)
-    parts = dict(qkv=qkv, out=out, sink_q=torch.randn(1, heads, 1, generator=gen) * 4,
-                 heads=heads, kv_heads=kv_heads, head_dim=d)  # fmt: skip
-    rotary = Rotary(cfg, torch.device("cpu"))
+    parts, rotary = random_attention(gen, heads, kv_heads, d, hidden)
     caches = [
         LayerCache(kv_heads, d, window=window, ring_slots=40, dtype=kv_dtype, device="cpu")
         for _ in range(2)

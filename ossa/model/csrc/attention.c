@@ -47,18 +47,21 @@ static void rotate(const float *x, const float *cos, const float *sin, int64_t d
 /* e^x, eight at a time, for the softmax (x <= 0 there): range reduction by ln 2 in two parts
    and a degree-7 polynomial, within 2 ulp of expf; below -87.3 it gives e^-87.3 (~1e-38),
    not 0, which next to the largest weight, 1, is nothing. */
+#define EXP_MIN -87.3f
+#define EXP_LOG2E 1.44269504f
+#define EXP_LN2_HI 0.693359375f /* ln 2 in two parts */
+#define EXP_LN2_LO -2.12194440e-4f
+static const float exp_poly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                  4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+    x = _mm256_max_ps(x, _mm256_set1_ps(EXP_MIN));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), x);
+    __m256 y = _mm256_set1_ps(exp_poly[0]);
+    for (int k = 1; k < 6; k++) y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(exp_poly[k]));
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
@@ -211,6 +214,38 @@ void attend_token(const float *qkv, const float *cos, const float *sin, const fl
 #define CHUNK_ROWS 16 /* (query, head) rows a chunk's block holds: two registers of eight */
 #define CHUNK_KEYS 64 /* keys scored at a time: their scores stay in L1 */
 
+/* A block of `rows` (query, head) rows of key head kv, row r being query t0 + r / group, head
+   kv * group + r % group: their scaled queries laid out qt [d][rows], positions (-1 for rows
+   past the chunk's end, which compute nothing useful and are dropped) and sink logits. Returns
+   the first position any row sees; *last is the last. */
+static int64_t rows_begin(const float *q, const float *sink_q, int64_t first, int64_t start,
+                          int64_t t0, int64_t n, int64_t window, int64_t hq, int64_t group,
+                          int64_t kv, int64_t d, float scale, int rows, float *qt, float *pos,
+                          float *sink, int64_t *last) {
+    int64_t lowest = INT64_MAX;
+    *last = -1;
+    for (int r = 0; r < rows; r++) {
+        int64_t t = t0 + r / group, head = kv * group + r % group;
+        int live = t < n;
+        pos[r] = live ? (float)(start + t) : -1.0f;
+        sink[r] = sink_q[head] * scale;
+        for (int64_t i = 0; i < d; i++) qt[i * rows + r] = live ? q[(t * hq + head) * d + i] * scale : 0.0f;
+        if (live && start + t > *last) *last = start + t;
+        if (live && start + t < lowest) lowest = start + t;
+    }
+    return window ? (lowest - window + 1 > first ? lowest - window + 1 : first) : first;
+}
+
+/* The block's outputs ot [d][rows], divided by their softmax totals, into out [n, hq, d]. */
+static void rows_end(const float *ot, const float *total, int rows, int64_t t0, int64_t n,
+                     int64_t hq, int64_t group, int64_t kv, int64_t d, float *out) {
+    for (int r = 0; r < rows; r++) {
+        int64_t t = t0 + r / group, head = kv * group + r % group;
+        if (t < n)
+            for (int64_t i = 0; i < d; i++) out[(t * hq + head) * d + i] = ot[i * rows + r] / total[r];
+    }
+}
+
 /* Rows of one key head kv: query t0 + r / group, head kv * group + r % group (r < 16, group
    dividing 16), against positions first.. (span index 1..: index 0, the sink, is the logit
    sink_q * scale), each row seeing its causal, windowed keys; an online softmax, so no score
@@ -222,17 +257,8 @@ static void attend_rows(const float *q, const float *sink_q, const float *keys,
                         float scale, float *out) {
     float qt[d * CHUNK_ROWS], ot[d * CHUNK_ROWS], pos[CHUNK_ROWS], sink[CHUNK_ROWS];
     float score[CHUNK_KEYS * CHUNK_ROWS];
-    int64_t last = -1, lowest = INT64_MAX;
-    for (int r = 0; r < CHUNK_ROWS; r++) {
-        int64_t t = t0 + r / group, head = kv * group + r % group;
-        int live = t < n; /* rows past the chunk's end compute nothing useful and are dropped */
-        pos[r] = live ? (float)(start + t) : -1.0f;
-        sink[r] = sink_q[head] * scale;
-        for (int64_t i = 0; i < d; i++) qt[i * CHUNK_ROWS + r] = live ? q[(t * hq + head) * d + i] * scale : 0.0f;
-        if (live && start + t > last) last = start + t;
-        if (live && start + t < lowest) lowest = start + t;
-    }
-    int64_t from = window ? (lowest - window + 1 > first ? lowest - window + 1 : first) : first;
+    int64_t last, from = rows_begin(q, sink_q, first, start, t0, n, window, hq, group, kv, d,
+                                    scale, CHUNK_ROWS, qt, pos, sink, &last);
     __m256 m[2], l[2], row_pos[2];
     for (int h = 0; h < 2; h++) {
         m[h] = _mm256_loadu_ps(sink + 8 * h);
@@ -298,28 +324,20 @@ static void attend_rows(const float *q, const float *sink_q, const float *keys,
     float total[CHUNK_ROWS];
     _mm256_storeu_ps(total, l[0]);
     _mm256_storeu_ps(total + 8, l[1]);
-    for (int r = 0; r < CHUNK_ROWS; r++) {
-        int64_t t = t0 + r / group, head = kv * group + r % group;
-        if (t < n)
-            for (int64_t i = 0; i < d; i++) out[(t * hq + head) * d + i] = ot[i * CHUNK_ROWS + r] / total[r];
-    }
+    rows_end(ot, total, CHUNK_ROWS, t0, n, hq, group, kv, d, out);
 }
 
 /* ---- With AVX-512, chosen where the CPU has it: twice the rows (d a multiple of 8). */
 #define AVX512 __attribute__((target("avx512f")))
 
 AVX512 static inline __m512 exp16(__m512 x) { /* exp8, sixteen at a time */
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+    x = _mm512_max_ps(x, _mm512_set1_ps(EXP_MIN));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), x);
+    __m512 y = _mm512_set1_ps(exp_poly[0]);
+    for (int k = 1; k < 6; k++) y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(exp_poly[k]));
     y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
     __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
@@ -339,17 +357,8 @@ AVX512 static void attend_rows_avx512(const float *q, const float *sink_q, const
                                       float *out) {
     float qt[d * WIDE_ROWS], ot[d * WIDE_ROWS], pos[WIDE_ROWS], sink[WIDE_ROWS];
     float score[CHUNK_KEYS * WIDE_ROWS];
-    int64_t last = -1, lowest = INT64_MAX;
-    for (int r = 0; r < WIDE_ROWS; r++) {
-        int64_t t = t0 + r / group, head = kv * group + r % group;
-        int live = t < n;
-        pos[r] = live ? (float)(start + t) : -1.0f;
-        sink[r] = sink_q[head] * scale;
-        for (int64_t i = 0; i < d; i++) qt[i * WIDE_ROWS + r] = live ? q[(t * hq + head) * d + i] * scale : 0.0f;
-        if (live && start + t > last) last = start + t;
-        if (live && start + t < lowest) lowest = start + t;
-    }
-    int64_t from = window ? (lowest - window + 1 > first ? lowest - window + 1 : first) : first;
+    int64_t last, from = rows_begin(q, sink_q, first, start, t0, n, window, hq, group, kv, d,
+                                    scale, WIDE_ROWS, qt, pos, sink, &last);
     __m512 m[WIDE], l[WIDE], row_pos[WIDE];
     for (int h = 0; h < WIDE; h++) {
         m[h] = _mm512_loadu_ps(sink + 16 * h);
@@ -417,11 +426,7 @@ AVX512 static void attend_rows_avx512(const float *q, const float *sink_q, const
     }
     float total[WIDE_ROWS];
     for (int h = 0; h < WIDE; h++) _mm512_storeu_ps(total + 16 * h, l[h]);
-    for (int r = 0; r < WIDE_ROWS; r++) {
-        int64_t t = t0 + r / group, head = kv * group + r % group;
-        if (t < n)
-            for (int64_t i = 0; i < d; i++) out[(t * hq + head) * d + i] = ot[i * WIDE_ROWS + r] / total[r];
-    }
+    rows_end(ot, total, WIDE_ROWS, t0, n, hq, group, kv, d, out);
 }
 
 /* A prefill chunk's attention: q [n, hq, d] (rotated) for positions start..start+n-1, against
@@ -429,7 +434,7 @@ AVX512 static void attend_rows_avx512(const float *q, const float *sink_q, const
    v_row) holding the sink at index 0 and positions first.. after it, each query seeing the
    keys at or before it (and within `window` of it, when window > 0); out [n, hq, d]. The
    query heads per key head, `group`, must divide 16 (a block of rows is two registers of
-   eight, or one of sixteen). Threads take blocks of rows. */
+   eight, or three of sixteen). Threads take blocks of rows. */
 void attend_chunk(const float *q, const float *sink_q, const float *keys, const float *values,
                   int64_t k_head, int64_t k_row, int64_t v_head, int64_t v_row, int64_t first,
                   int64_t start, int64_t n, int64_t window, int64_t hq, int64_t hkv, int64_t d,
