@@ -11,6 +11,9 @@ routing) each cost more in dispatch than in arithmetic. Here:
 - `DecodeLayer`: a whole block's one-token step, chaining the above in C;
 - `mxfp4_matmul`: prefill's expert matmuls (the weights are expanded in registers only).
 
+The MXFP4 kernels read blocks and scales with rows in quads (`quad_blocks`, `quad_scales`;
+the engine arranges the experts so once, at load).
+
 The classes check their weights once, at load, so a decoding step pays only for its own
 arguments. Everything is exact fp32 arithmetic on the stored weights. All split their work over
 torch's thread count with OpenMP (torch's own runtime: the library is loaded into a process
@@ -210,10 +213,32 @@ def _check_cpu(*tensors: torch.Tensor) -> None:
         raise ValueError("the kernels need contiguous CPU tensors")
 
 
+def _in_quads(t: torch.Tensor, row_dim: int) -> torch.Tensor:
+    rows = t.shape[row_dim]
+    if rows % 4:
+        raise ValueError(f"the rows ({rows}) must be a multiple of 4")
+    shape = t.shape[:row_dim] + (rows // 4, 4) + t.shape[row_dim + 1 :]
+    return t.reshape(shape).transpose(row_dim + 1, row_dim + 2)
+
+
+def quad_blocks(blocks: torch.Tensor) -> torch.Tensor:
+    """MXFP4 blocks `[..., R, G, 16]` as the kernels read them, `[..., R/4, G, 4, 16]`: every
+    four rows group by group, so that a tile of four rows streams one contiguous run (a view;
+    copy it to make it contiguous)."""
+    return _in_quads(blocks, blocks.dim() - 3)
+
+
+def quad_scales(scales: torch.Tensor) -> torch.Tensor:
+    """MXFP4 scales `[..., R, G]` as the kernels read them, `[..., R/4, G, 4]` (see
+    `quad_blocks`)."""
+    return _in_quads(scales, scales.dim() - 2)
+
+
 class MoE:
     """A layer's MXFP4 experts for the C kernel, checked once so that each token's call costs
-    only its own few checks: mlp1 / mlp2 are (blocks `[E, R, G, 16]`, scales `[E, R, G]`, fp32
-    bias `[E, R]`) for all E experts, mlp1's rows interleaving gate and linear."""
+    only its own few checks: mlp1 / mlp2 are (blocks `[E, R/4, G, 4, 16]`, scales `[E, R/4, G,
+    4]`, in quads as `quad_blocks` / `quad_scales` give them, and fp32 bias `[E, R]`) for all E
+    experts, mlp1's rows interleaving gate and linear."""
 
     def __init__(
         self,
@@ -222,20 +247,20 @@ class MoE:
         limit: float,
     ) -> None:
         (b1, s1, bias1), (b2, s2, bias2) = mlp1, mlp2
-        e, hidden, inter = b1.shape[0], b2.shape[1], b1.shape[1] // 2
+        e, hidden, inter = bias2.shape[0], bias2.shape[-1], bias1.shape[-1] // 2
         if hidden % 32 or inter % 32:
             raise ValueError("hidden and intermediate sizes must be multiples of 32")
         shapes = [
-            (b1, (e, 2 * inter, hidden // 32, 16)),
-            (s1, (e, 2 * inter, hidden // 32)),
+            (b1, (e, 2 * inter // 4, hidden // 32, 4, 16)),
+            (s1, (e, 2 * inter // 4, hidden // 32, 4)),
             (bias1, (e, 2 * inter)),
-            (b2, (e, hidden, inter // 32, 16)),
-            (s2, (e, hidden, inter // 32)),
+            (b2, (e, hidden // 4, inter // 32, 4, 16)),
+            (s2, (e, hidden // 4, inter // 32, 4)),
             (bias2, (e, hidden)),
         ]
         if any(tuple(t.shape) != shape for t, shape in shapes):
             raise ValueError(
-                "mlp1 must be [E, 2I, H/32, 16], [E, 2I, H/32], [E, 2I]; mlp2 likewise"
+                "mlp1 must be [E, 2I/4, H/32, 4, 16], [E, 2I/4, H/32, 4], [E, 2I]; mlp2 likewise"
             )
         if not all(t.dtype == torch.uint8 for t in (b1, s1, b2, s2)):
             raise ValueError("blocks and scales must be uint8")
@@ -338,15 +363,16 @@ class Bf16Matrix:
 
 
 def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`x @ W.T`, fp32 `[n, R]`, for fp32 rows x `[n, 32G]` and an MXFP4 matrix W (blocks
-    `[R, G, 16]`, scales `[R, G]`, R a multiple of 4): prefill's expert matmuls, exact fp32
+    """`x @ W.T`, fp32 `[n, R]`, for fp32 rows x `[n, 32G]` and an MXFP4 matrix W in quads
+    (blocks `[R/4, G, 4, 16]`, scales `[R/4, G, 4]`): prefill's expert matmuls, exact fp32
     products of the weights, which are expanded in registers and never stored. With AVX-512
     tiles of four rows and four tokens run at ~3x torch's GEMM on weights dequantized in
     advance; with AVX2, one row and eight tokens, ~2x at 16 tokens an expert, on a par from
     128 (measured here with the AVX-512 variant of torch's GEMM)."""
-    rows, groups = scales.shape
-    if blocks.shape != (rows, groups, 16) or rows % 4:
-        raise ValueError("blocks must be [R, G, 16] and scales [R, G], R a multiple of 4")
+    if scales.dim() != 3 or scales.shape[2] != 4 or blocks.shape != (*scales.shape, 16):
+        raise ValueError("blocks must be [R/4, G, 4, 16] and scales [R/4, G, 4]")
+    quads, groups, _ = scales.shape
+    rows = 4 * quads
     if blocks.dtype != torch.uint8 or scales.dtype != torch.uint8:
         raise ValueError("blocks and scales must be uint8")
     if x.dtype != torch.float32 or x.dim() != 2 or x.shape[1] != 32 * groups:

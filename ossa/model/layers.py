@@ -252,7 +252,8 @@ class ExpertCache:
 @dataclass
 class Packed:
     """One MXFP4 projection of all of a layer's experts: blocks `[E, R, G, 16]`, scales
-    `[E, R, G]` (uint8) and the bias `[E, R]` in activation dtype."""
+    `[E, R, G]` (uint8) and the bias `[E, R]` in activation dtype; for `KernelExperts`, blocks
+    and scales in the kernels' quads (`kernel.quad_blocks`, `kernel.quad_scales`)."""
 
     blocks: torch.Tensor
     scales: torch.Tensor

@@ -25,6 +25,12 @@ def random_experts(gen: torch.Generator, experts: int, rows: int, cols: int) -> 
     return blocks, scales, torch.randn(experts, rows, generator=gen)
 
 
+def in_quads(packed: tuple) -> tuple:
+    """Blocks, scales and bias as the kernels read them."""
+    blocks, scales, bias = packed
+    return kernel.quad_blocks(blocks).contiguous(), kernel.quad_scales(scales).contiguous(), bias
+
+
 @pytest.mark.parametrize("avx2", ["1", "0"])  # forced AVX2, then AVX-512 where the CPU has it
 def test_moe_matches_dequantized_experts(avx2, monkeypatch):
     monkeypatch.setenv("OSSA_KERNEL_AVX2", avx2)
@@ -39,21 +45,23 @@ def test_moe_matches_dequantized_experts(avx2, monkeypatch):
         w1, w2 = (mxfp4.dequantize(b[e], s[e]).double() for b, s, _ in (mlp1, mlp2))
         h = swiglu(w1 @ x.double() + mlp1[2][e].double(), limit)
         expected += w * (w2 @ h + mlp2[2][e].double())
-    got = kernel.MoE(mlp1, mlp2, limit)(x, chosen, weights)
+    got = kernel.MoE(in_quads(mlp1), in_quads(mlp2), limit)(x, chosen, weights)
     assert got.dtype == torch.float32 and got.shape == (hidden,)
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
 def test_moe_rejects_mismatched_input():
     gen = torch.Generator().manual_seed(1)
-    mlp1, mlp2 = random_experts(gen, 2, 64, 32), random_experts(gen, 2, 32, 32)
+    mlp1, mlp2 = in_quads(random_experts(gen, 2, 64, 32)), in_quads(random_experts(gen, 2, 32, 32))
     chosen, weights = torch.tensor([0]), torch.tensor([1.0])
     with pytest.raises(ValueError):
         kernel.MoE(mlp1, mlp2, 7.0)(torch.zeros(64), chosen, weights)
     with pytest.raises(ValueError):
         kernel.MoE(mlp1, mlp2, 7.0)(torch.zeros(32), torch.tensor([2]), weights)
     with pytest.raises(ValueError):
-        kernel.MoE(mlp1, (mlp2[0], mlp2[1][:, :16], mlp2[2]), 7.0)
+        kernel.MoE(mlp1, (mlp2[0], mlp2[1][:, :4], mlp2[2]), 7.0)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        kernel.quad_blocks(torch.zeros(2, 6, 1, 16, dtype=torch.uint8))
 
 
 @pytest.mark.parametrize("rows", [1, 6, 64])
@@ -158,7 +166,8 @@ def test_mxfp4_matmul_matches_float64(avx2, tokens, monkeypatch):
     scales[0, 0, :3] = torch.tensor([0, 1, 160], dtype=torch.uint8)  # tiny, zero and huge too
     x = torch.randn(tokens, 608, generator=gen)
     expected = x.double() @ mxfp4.dequantize(blocks[0], scales[0]).double().T
-    got = kernel.mxfp4_matmul(blocks[0], scales[0], x)
+    quads, quad_scales, _ = in_quads((blocks[0], scales[0], None))
+    got = kernel.mxfp4_matmul(quads, quad_scales, x)
     assert got.shape == (tokens, 40) and got.dtype == torch.float32
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 

@@ -65,7 +65,7 @@ def test_compiler_errors_are_logged_and_summed_up(tmp_path, monkeypatch, caplog)
     broken = tmp_path / "csrc"
     shutil.copytree(Path(kernel.__file__).parent / "csrc", broken)
     moe = broken / "moe.c"
-    moe.write_text(moe.read_text().replace("float gate = ", "float gate = undeclared_name + "))
+    moe.write_text(moe.read_text().replace("float *xs = ", "float *xs = undeclared_name + "))
     monkeypatch.setattr(kernel, "SOURCE_DIR", broken)
     monkeypatch.setattr(kernel, "_build", None)
     monkeypatch.setattr(kernel, "_warned", False)

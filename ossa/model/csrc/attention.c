@@ -44,29 +44,6 @@ static void rotate(const float *x, const float *cos, const float *sin, int64_t d
     }
 }
 
-/* e^x, eight at a time, for the softmax (x <= 0 there): range reduction by ln 2 in two parts
-   and a degree-7 polynomial, within 2 ulp of expf; below -87.3 it gives e^-87.3 (~1e-38),
-   not 0, which next to the largest weight, 1, is nothing. */
-#define EXP_MIN -87.3f
-#define EXP_LOG2E 1.44269504f
-#define EXP_LN2_HI 0.693359375f /* ln 2 in two parts */
-#define EXP_LN2_LO -2.12194440e-4f
-static const float exp_poly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                                  4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-
-static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(EXP_MIN));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), x);
-    __m256 y = _mm256_set1_ps(exp_poly[0]);
-    for (int k = 1; k < 6; k++) y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(exp_poly[k]));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
 /* 8 values of a row (fp32 or bf16) as fp32. */
 static inline __m256 load8(const void *row, int bf16, int64_t i) {
     if (bf16)

@@ -53,8 +53,9 @@ static inline int64_t bf16_slot(int64_t i) {
     return (i & ~(int64_t)31) + 16 * (e & 1) + (e >> 1);
 }
 
-/* Group g of row r as two registers, in its kind's slot order. MXFP4: w is the blocks [rows,
-   groups, 16], s the scales [rows, groups]; bf16: w is [rows, 32 * groups], s unused. */
+/* Group g of row r as two registers, in its kind's slot order. MXFP4: w and s are a quad's
+   blocks [groups, 4, 16] and scales [groups, 4] (matmul.h), r < 4; bf16: w is [rows, 32 *
+   groups], s unused. */
 AVX512 __attribute__((always_inline)) static inline void expand(const int kind, const void *w,
                                                                  const uint8_t *s, int64_t groups,
                                                                  int64_t r, int64_t g, __m512 *w0,
@@ -63,9 +64,9 @@ AVX512 __attribute__((always_inline)) static inline void expand(const int kind, 
     if (kind == MXFP4) {
         const __m512i shifts = _mm512_set_epi16(12, 12, 12, 12, 12, 12, 12, 12, 8, 8, 8, 8, 8, 8, 8,
                                                 8, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
-        __m512i table = _mm512_load_si512(scaled_e2m1[s[r * groups + g]]);
+        __m512i table = _mm512_load_si512(scaled_e2m1[s[4 * g + r]]);
         __m512i codes = _mm512_broadcast_i32x4(
-            _mm_loadu_si128((const __m128i *)((const uint8_t *)w + 16 * (r * groups + g))));
+            _mm_load_si128((const __m128i *)((const uint8_t *)w + 16 * (4 * g + r))));
         v = _mm512_permutexvar_epi16(_mm512_srlv_epi16(codes, shifts), table);
     } else {
         v = _mm512_loadu_si512((const uint16_t *)w + 32 * (r * groups + g));
@@ -74,7 +75,7 @@ AVX512 __attribute__((always_inline)) static inline void expand(const int kind, 
     *w1 = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000)));
 }
 
-/* Rows r..r+3 (w, s from row r on) against T <= 4 vectors x, `cols` floats apart, in the kind's
+/* Rows r..r+3 (w, s from row r on: for MXFP4 a quad) against T <= 4 vectors x, `cols` floats apart, in the kind's
    slot order: out[t * ldo + i] = row r+i . vector t. `prefetch`: the four rows are contiguous;
    each group step prefetches the matching part of the rows two tiles ahead (the thread's next
    rows): with the hardware prefetcher alone, streaming ran ~40% slower, and prefetching ahead
@@ -141,7 +142,7 @@ AVX512 __attribute__((always_inline)) static inline void matmul(const int kind, 
     free(xs);
 }
 
-/* MXFP4 W: blocks [rows, groups, 16], scales [rows, groups]. */
+/* MXFP4 W: blocks [rows / 4, groups, 4, 16], scales [rows / 4, groups, 4] (matmul.h). */
 AVX512 void mxfp4_matmul_avx512(const uint8_t *blocks, const uint8_t *scales, int64_t rows,
                                 int64_t groups, const float *x, int64_t n, float *out,
                                 int threads) {
@@ -168,7 +169,7 @@ __attribute__((constructor)) static void init_scaled_magnitude(void) {
         for (int c = 0; c < 8; c++) scaled_magnitude[s][c] = ldexpf(e2m1[c], s - 127);
 }
 
-/* Elements 8k..8k+7 of group g of a row (MXFP4: w its blocks [groups, 16], s its scales). */
+/* Elements 8k..8k+7 of group g of a row (MXFP4: w, s from its first group, quad_row). */
 __attribute__((always_inline)) static inline __m256 expand8(const int kind, const void *w,
                                                            const uint8_t *s, int64_t g, int k) {
     if (kind == BF16)
@@ -176,9 +177,9 @@ __attribute__((always_inline)) static inline __m256 expand8(const int kind, cons
             _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + 32 * g + 8 * k))), 16));
     const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
     int32_t four;
-    memcpy(&four, (const uint8_t *)w + 16 * g + 4 * k, 4);
+    memcpy(&four, (const uint8_t *)w + 64 * g + 4 * k, 4);
     __m256i codes = _mm256_srlv_epi32(_mm256_set1_epi32(four), shifts);
-    __m256 magnitude = _mm256_permutevar8x32_ps(_mm256_load_ps(scaled_magnitude[s[g]]), codes);
+    __m256 magnitude = _mm256_permutevar8x32_ps(_mm256_load_ps(scaled_magnitude[s[4 * g]]), codes);
     __m256i sign = _mm256_and_si256(_mm256_slli_epi32(codes, 28), _mm256_set1_epi32((int)0x80000000));
     return _mm256_xor_ps(magnitude, _mm256_castsi256_ps(sign));
 }
@@ -213,13 +214,14 @@ __attribute__((always_inline)) static inline void row_block(const int kind, cons
                                                             const uint8_t *s, int64_t rows,
                                                             int64_t groups, const float *x,
                                                             int64_t n, float *out, int64_t r0) {
-    int64_t cols = 32 * groups, row_bytes = kind == MXFP4 ? 16 * groups : 64 * groups;
+    int64_t cols = 32 * groups;
     for (int64_t g0 = 0; g0 < groups; g0 += GROUP_BLOCK) {
         int64_t g1 = g0 + GROUP_BLOCK < groups ? g0 + GROUP_BLOCK : groups;
         for (int64_t t = 0; t < n; t += 8)
             for (int64_t r = r0; r < rows && r < r0 + ROW_BLOCK; r++) {
-                const void *wr = (const uint8_t *)w + r * row_bytes;
-                const uint8_t *sr = kind == MXFP4 ? s + r * groups : s;
+                const void *wr = kind == MXFP4 ? (const void *)quad_row((const uint8_t *)w, r, groups, 16)
+                                               : (const void *)((const uint16_t *)w + r * cols);
+                const uint8_t *sr = kind == MXFP4 ? quad_row(s, r, groups, 1) : s;
                 const float *xt = x + t * cols;
                 float *o = out + t * rows + r;
                 switch (n - t) {
@@ -249,6 +251,7 @@ static void matmul_avx2(const int kind, const void *w, const uint8_t *s, int64_t
     }
 }
 
+/* MXFP4 W in quads, as mxfp4_matmul_avx512's. */
 void mxfp4_matmul(const uint8_t *blocks, const uint8_t *scales, int64_t rows,
                        int64_t groups, const float *x, int64_t n, float *out, int threads) {
     matmul_avx2(MXFP4, blocks, scales, rows, groups, x, n, out, threads);
