@@ -80,12 +80,11 @@ class Model:
         def packed(prefix: str) -> Packed:
             blocks, scales = f"{prefix}_weight.blocks", f"{prefix}_weight.scales"
             if kernels:  # in the kernels' quads, in huge pages: both read whole every step
-                return Packed(
-                    ckpt.in_huge_pages(blocks, kernel.quad_blocks),
-                    ckpt.in_huge_pages(scales, kernel.quad_scales),
-                    small(f"{prefix}_bias"),
-                )
-            return Packed(t[blocks].to(device), t[scales].to(device), small(f"{prefix}_bias"))
+                b = ckpt.in_huge_pages(blocks, kernel.quad_blocks)
+                s = ckpt.in_huge_pages(scales, kernel.quad_scales)
+            else:
+                b, s = t[blocks].to(device), t[scales].to(device)
+            return Packed(b, s, small(f"{prefix}_bias"))
 
         self.expert_cache = ExpertCache(0 if kernels else expert_cache_bytes)
         experts_kind = KernelExperts if kernels else Experts

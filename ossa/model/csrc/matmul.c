@@ -66,7 +66,7 @@ AVX512 __attribute__((always_inline)) static inline void expand(const int kind, 
                                                 8, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
         __m512i table = _mm512_load_si512(scaled_e2m1[s[4 * g + r]]);
         __m512i codes = _mm512_broadcast_i32x4(
-            _mm_load_si128((const __m128i *)((const uint8_t *)w + 16 * (4 * g + r))));
+            _mm_loadu_si128((const __m128i *)((const uint8_t *)w + 16 * (4 * g + r))));
         v = _mm512_permutexvar_epi16(_mm512_srlv_epi16(codes, shifts), table);
     } else {
         v = _mm512_loadu_si512((const uint16_t *)w + 32 * (r * groups + g));
@@ -75,11 +75,11 @@ AVX512 __attribute__((always_inline)) static inline void expand(const int kind, 
     *w1 = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000)));
 }
 
-/* Rows r..r+3 (w, s from row r on: for MXFP4 a quad) against T <= 4 vectors x, `cols` floats apart, in the kind's
-   slot order: out[t * ldo + i] = row r+i . vector t. `prefetch`: the four rows are contiguous;
-   each group step prefetches the matching part of the rows two tiles ahead (the thread's next
-   rows): with the hardware prefetcher alone, streaming ran ~40% slower, and prefetching ahead
-   within each row ~15% slower. */
+/* Rows r..r+3 (w, s from row r on; for MXFP4, a quad) against T <= 4 vectors x, `cols` floats
+   apart, in the kind's slot order: out[t * ldo + i] = row r+i . vector t. `prefetch`: the four
+   rows are contiguous; each group step prefetches the matching part of the rows two tiles
+   ahead (the thread's next rows): with the hardware prefetcher alone, streaming ran ~40%
+   slower, and prefetching ahead within each row ~15% slower. */
 AVX512 __attribute__((always_inline)) static inline void tile(const int T, const int kind,
                                                                const void *w, const uint8_t *s,
                                                                int64_t groups, const float *x,
@@ -219,8 +219,9 @@ __attribute__((always_inline)) static inline void row_block(const int kind, cons
         int64_t g1 = g0 + GROUP_BLOCK < groups ? g0 + GROUP_BLOCK : groups;
         for (int64_t t = 0; t < n; t += 8)
             for (int64_t r = r0; r < rows && r < r0 + ROW_BLOCK; r++) {
-                const void *wr = kind == MXFP4 ? (const void *)quad_row((const uint8_t *)w, r, groups, 16)
-                                               : (const void *)((const uint16_t *)w + r * cols);
+                const void *wr = kind == MXFP4
+                                     ? (const void *)quad_row((const uint8_t *)w, r, groups, 16)
+                                     : (const void *)((const uint16_t *)w + r * cols);
                 const uint8_t *sr = kind == MXFP4 ? quad_row(s, r, groups, 1) : s;
                 const float *xt = x + t * cols;
                 float *o = out + t * rows + r;
