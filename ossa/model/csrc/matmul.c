@@ -31,14 +31,8 @@ enum kind { MXFP4, BF16 };
 static uint16_t scaled_e2m1[256][32] __attribute__((aligned(64)));
 
 __attribute__((constructor)) static void init_scaled_e2m1(void) {
-    static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
     for (int s = 0; s < 256; s++)
-        for (int c = 0; c < 16; c++) {
-            float value = ldexpf(c < 8 ? e2m1[c] : -e2m1[c - 8], s - 127);
-            uint32_t bits;
-            memcpy(&bits, &value, 4);
-            scaled_e2m1[s][c] = scaled_e2m1[s][c + 16] = (uint16_t)(bits >> 16); /* exact */
-        }
+        for (int c = 0; c < 16; c++) scaled_e2m1[s][c] = scaled_e2m1[s][c + 16] = scaled_e2m1_bf16(s, c);
 }
 
 int64_t avx512_slot(int64_t i) {

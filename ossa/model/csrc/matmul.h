@@ -2,7 +2,19 @@
 #ifndef OSSA_MATMUL_H
 #define OSSA_MATMUL_H
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
+
+/* MXFP4 code c (bit 3 the sign) of a group with scale byte s, E2M1 times 2^(s-127), as bf16:
+   exact (an E2M1 value has two significant bits), the top half of the fp32 number. */
+static inline uint16_t scaled_e2m1_bf16(int s, int c) {
+    static const float e2m1[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    float value = ldexpf(c & 8 ? -e2m1[c & 7] : e2m1[c & 7], s - 127);
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    return (uint16_t)(bits >> 16);
+}
 
 /* MXFP4 weights as the kernels read them: rows in quads, and each quad stored group by group,
    a group holding its four rows' 16 bytes of codes (blocks [R/4, G, 4, 16]) or their four
