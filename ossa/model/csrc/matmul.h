@@ -1,10 +1,13 @@
-/* The AVX-512 tile kernels of matmul.c that the experts' decode step (moe.c) uses. */
+/* What matmul.c shares with the experts' decode step (moe.c): the MXFP4 layout, the AVX2 group
+   expansion, and the AVX-512 tile kernel. */
 #ifndef OSSA_MATMUL_H
 #define OSSA_MATMUL_H
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "simd.h"
 
 /* MXFP4 code c (bit 3 the sign) of a group with scale byte s, E2M1 times 2^(s-127), as bf16:
    exact (an E2M1 value has two significant bits), the top half of the fp32 number. */
@@ -26,6 +29,45 @@ static inline uint16_t scaled_e2m1_bf16(int s, int c) {
 static inline const uint8_t *quad_row(const uint8_t *base, int64_t r, int64_t groups,
                                       int64_t size) {
     return base + ((r & ~(int64_t)3) * groups + (r & 3)) * size;
+}
+
+/* ---- MXFP4 with AVX2: a group's 16 bytes (low nibble = even element) are broadcast to both
+   128-bit lanes, lane 1 shifted right by 4, so lane 0's bytes hold the even elements' codes in
+   their low nibbles and lane 1's the odd ones'. Two vpshufb read the group's table (each code's
+   value times the scale 2^(s-127), exact in bf16: its high bytes and its low bytes), and two
+   byte unpacks pair them into 32 bf16 weights, widened to fp32 as bf16 rows are: a shift and a
+   mask. So the products are exact fp32 products and no multiply applies the scale. Against int8
+   codes spread to fp32, converted and scaled once a group (17 vector ops a group, now 14), a
+   gpt-oss-20b layer's routed experts went from 2.97 to 2.40 ms in decode. */
+
+/* Per scale byte: the bf16 weights of the 16 codes, high bytes then low bytes, each 16 twice
+   (one copy a lane). */
+extern uint8_t scaled_e2m1_bytes[256][2][32];
+
+/* Where element i of an input vector goes to line up with mxfp4_group's registers: the unpacks
+   give words [e0 e2 .. e14 | o1 o3 .. o15] and [e16 .. e30 | o17 .. o31] (e: even elements, o:
+   odd), each widened into its low words (elements 4j, 4j + 1 of a half) and its high words
+   (4j + 2, 4j + 3), eight floats a register. */
+static inline int64_t avx2_slot(int64_t i) {
+    int64_t e = i & 15;
+    return (i & ~(int64_t)15) + 8 * ((e >> 1) & 1) + 4 * (e & 1) + (e >> 2);
+}
+
+/* The 32 weights of the group at `codes` with scale byte `scale` as four fp32 registers, in
+   avx2_slot order. */
+static inline void mxfp4_group(const uint8_t *codes, uint8_t scale, __m256 w[4]) {
+    const uint8_t(*table)[32] = scaled_e2m1_bytes[scale];
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000);
+    __m256i c = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)codes));
+    c = _mm256_and_si256(_mm256_srlv_epi32(c, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
+                         _mm256_set1_epi8(0x0F));
+    __m256i hi = _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)table[0]), c);
+    __m256i lo = _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)table[1]), c);
+    __m256i w0 = _mm256_unpacklo_epi8(lo, hi), w1 = _mm256_unpackhi_epi8(lo, hi);
+    w[0] = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+    w[1] = _mm256_castsi256_ps(_mm256_and_si256(w0, high));
+    w[2] = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+    w[3] = _mm256_castsi256_ps(_mm256_and_si256(w1, high));
 }
 
 /* Where element i of an input vector goes for the AVX-512 MXFP4 kernels. */

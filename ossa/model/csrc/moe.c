@@ -6,62 +6,23 @@
 #include "matmul.h"
 #include "simd.h"
 
-/* ---- MXFP4 with AVX2: 32 weights per group, 16 bytes (low nibble = even element) and a scale
-   byte s meaning 2^(s-127). A group's 16 bytes are broadcast to both 128-bit lanes, lane 1
-   shifted right by 4, so lane 0's bytes hold the even elements' codes in their low nibbles and
-   lane 1's the odd ones'. Two vpshufb read the group's table (each code's value times 2^(s-127),
-   exact in bf16: its high bytes and its low bytes), and two byte unpacks pair them into 32 bf16
-   weights, widened to fp32 as bf16 rows are (gemv.c): a shift and a mask. The products are
-   exact fp32 products of the weights and the input, and no multiply applies the scale. Against
-   the earlier int8 codes, each spread to fp32 and converted, then scaled once a group (17 vector
-   ops a group, now 14), a gpt-oss-20b layer's routed experts went from 2.97 to 2.40 ms. */
-
-/* Per scale byte: the bf16 weights of the 16 codes, high bytes then low bytes, each 16 twice
-   (one copy a lane). */
-static uint8_t scaled_e2m1_bytes[256][2][32] __attribute__((aligned(32)));
-
-__attribute__((constructor)) static void init_scaled_e2m1_bytes(void) {
-    for (int s = 0; s < 256; s++)
-        for (int c = 0; c < 32; c++) {
-            uint16_t w = scaled_e2m1_bf16(s, c & 15);
-            scaled_e2m1_bytes[s][0][c] = (uint8_t)(w >> 8);
-            scaled_e2m1_bytes[s][1][c] = (uint8_t)w;
-        }
-}
-
-/* Where element i of an input vector goes so that it lines up with its weight: the unpacks
-   give words [e0 e2 .. e14 | o1 o3 .. o15] and [e16 .. e30 | o17 .. o31] (e: even elements, o:
-   odd), and each is widened into its low words (elements 4j, 4j + 1 of a half) and its high
-   words (4j + 2, 4j + 3), eight floats a register. */
-static inline int64_t mxfp4_slot(int64_t i) {
-    int64_t e = i & 15;
-    return (i & ~(int64_t)15) + 8 * ((e >> 1) & 1) + 4 * (e & 1) + (e >> 2);
-}
-
-/* A quad of rows (blocks b, scales s from its start, quad_row) against x in mxfp4_slot order,
-   prefetching the next quad's line of each group. Two accumulators a row hide the FMA
-   latency. */
+/* A quad of MXFP4 rows (blocks b, scales s from its start, quad_row) against x in avx2_slot
+   order (matmul.h), prefetching the next quad's line of each group. Two accumulators a row
+   hide the FMA latency. */
 static inline void mxfp4_dot4(const uint8_t *b, const uint8_t *s, const float *x, int64_t groups,
                               float *out) {
-    const __m256i odd_lane = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-    const __m256i nibble = _mm256_set1_epi8(0x0F), high = _mm256_set1_epi32((int)0xFFFF0000);
     __m256 acc[4][2];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t g = 0; g < groups; g++) {
         _mm_prefetch((const char *)b + 64 * groups + 64 * g, _MM_HINT_T0);
         const float *xg = x + 32 * g;
         for (int r = 0; r < 4; r++) {
-            const uint8_t(*table)[32] = scaled_e2m1_bytes[s[4 * g + r]];
-            __m256i codes = _mm256_broadcastsi128_si256(
-                _mm_loadu_si128((const __m128i *)(b + 64 * g + 16 * r)));
-            codes = _mm256_and_si256(_mm256_srlv_epi32(codes, odd_lane), nibble);
-            __m256i hi = _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)table[0]), codes);
-            __m256i lo = _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)table[1]), codes);
-            __m256i w0 = _mm256_unpacklo_epi8(lo, hi), w1 = _mm256_unpackhi_epi8(lo, hi);
-            acc[r][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), _mm256_loadu_ps(xg), acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w0, high)), _mm256_loadu_ps(xg + 8), acc[r][1]);
-            acc[r][0] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)), _mm256_loadu_ps(xg + 16), acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(w1, high)), _mm256_loadu_ps(xg + 24), acc[r][1]);
+            __m256 w[4];
+            mxfp4_group(b + 64 * g + 16 * r, s[4 * g + r], w);
+            acc[r][0] = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xg), acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xg + 8), acc[r][1]);
+            acc[r][0] = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xg + 16), acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xg + 24), acc[r][1]);
         }
     }
     for (int r = 0; r < 4; r++) out[r] = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
@@ -138,6 +99,6 @@ static void moe_with(dot_fn dot, slot_fn slot, const float *x, float *out,
     x, out, hidden, inter, k, experts, weights, blocks1, scales1, bias1, blocks2, scales2,     \
         bias2, limit, threads
 
-void moe(MOE_ARGS) { moe_with(mxfp4_dot4, mxfp4_slot, MOE_PASS); }
+void moe(MOE_ARGS) { moe_with(mxfp4_dot4, avx2_slot, MOE_PASS); }
 
 void moe_avx512(MOE_ARGS) { moe_with(mxfp4_dot4_avx512, avx512_slot, MOE_PASS); }
