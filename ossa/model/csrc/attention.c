@@ -168,7 +168,7 @@ void attend_token(const float *qkv, const float *cos, const float *sin, const fl
                   float scale, float *out, int threads) {
     int64_t kd = d + 1, group = hq / hkv, count = pos - first + 1;
     int64_t slot = ring ? pos % ring + 1 : pos + 1;
-    float *rotated = malloc(sizeof(float) * d);
+    float *rotated = floats(d);
     for (int64_t h = 0; h < hkv; h++) {
         rotate(qkv + (hq + h) * d, cos, sin, d, rotated);
         for (int64_t i = 0; i < d; i++) {

@@ -12,7 +12,7 @@
 /* out = W @ x (+ bias) for bf16 W [rows, cols] (cols a multiple of 16), fp32 x and out. */
 void bf16_gemv(const uint16_t *w, const float *x, const float *bias, float *out, int64_t rows,
                int64_t cols, int threads) {
-    float *xs = malloc(sizeof(float) * cols); /* per 16: the 8 even elements, then the 8 odd */
+    float *xs = floats(cols); /* per 16: the 8 even elements, then the 8 odd */
     for (int64_t c = 0; c < cols; c += 16)
         for (int j = 0; j < 8; j++) {
             xs[c + j] = x[c + 2 * j];
@@ -56,7 +56,7 @@ __attribute__((target("avx512f,avx512bw"))) void bf16_gemv_avx512(
         bf16_gemv(w, x, bias, out, rows, cols, threads);
         return;
     }
-    float *xs = malloc(sizeof(float) * cols);
+    float *xs = floats(cols);
     for (int64_t c = 0; c < cols; c += 32)
         for (int j = 0; j < 16; j++) {
             xs[c + j] = x[c + 2 * j];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "decode.h"
+#include "simd.h"
 
 #define MAX_EXPERTS_PER_TOKEN 32
 
@@ -55,7 +56,7 @@ void decode_layer(const struct layer *L, float *x, const float *cos, const float
     void (*gemv)(const uint16_t *, const float *, const float *, float *, int64_t, int64_t,
                  int) = avx512 ? bf16_gemv_avx512 : bf16_gemv;
     int64_t h = L->hidden, qd = L->hq * L->d, rows = qd + 2 * L->hkv * L->d;
-    float *t = malloc(sizeof(float) * (h + rows + qd + h + L->experts));
+    float *t = floats(h + rows + qd + h + L->experts);
     float *qkv = t + h, *attn = qkv + rows, *y = attn + qd, *logits = y + h;
     rms_norm(x, L->attn_norm, h, L->eps, t);
     gemv(L->qkv, t, L->qkv_bias, qkv, rows, h, threads);

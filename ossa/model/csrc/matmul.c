@@ -114,7 +114,7 @@ AVX512 void mxfp4_dot4_avx512(const uint8_t *b, const uint8_t *s, const float *x
 AVX512 __attribute__((always_inline)) static inline void matmul(const int kind, const void *w, const uint8_t *s, int64_t rows,
                           int64_t groups, const float *x, int64_t n, float *out, int threads) {
     int64_t cols = 32 * groups, row_bytes = kind == MXFP4 ? 16 * groups : 64 * groups;
-    float *xs = malloc(sizeof(float) * n * cols);
+    float *xs = floats(n * cols);
     for (int64_t t = 0; t < n; t++)
         for (int64_t i = 0; i < cols; i++)
             xs[t * cols + (kind == MXFP4 ? avx512_slot(i) : bf16_slot(i))] = x[t * cols + i];
@@ -242,7 +242,7 @@ static void matmul_avx2(const int kind, const void *w, const uint8_t *s, int64_t
     int64_t cols = 32 * groups;
     float *xs = NULL; /* MXFP4: the vectors in avx2_slot order */
     if (kind == MXFP4) {
-        xs = malloc(sizeof(float) * n * cols);
+        xs = floats(n * cols);
         for (int64_t t = 0; t < n; t++)
             for (int64_t i = 0; i < cols; i++) xs[t * cols + avx2_slot(i)] = x[t * cols + i];
     }

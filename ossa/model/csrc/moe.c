@@ -57,10 +57,10 @@ static void moe_with(dot_fn dot, slot_fn slot, const float *x, float *out,
                      const float *bias1, const uint8_t *blocks2, const uint8_t *scales2,
                      const float *bias2, float limit, int threads) {
     int64_t g1 = hidden / 32, g2 = inter / 32;
-    float *xs = malloc(sizeof(float) * hidden);
-    float *h = malloc(sizeof(float) * k * 2 * inter);
-    float *act = malloc(sizeof(float) * k * inter); /* per expert, in slot order */
-    float *y = malloc(sizeof(float) * k * hidden);
+    float *xs = floats(hidden);
+    float *h = floats(k * 2 * inter);
+    float *act = floats(k * inter); /* per expert, in slot order */
+    float *y = floats(k * hidden);
     for (int64_t i = 0; i < hidden; i++) xs[slot(i)] = x[i];
     #pragma omp parallel num_threads(threads)
     {
