@@ -9,7 +9,8 @@ routing) each cost more in dispatch than in arithmetic. Here:
 - `Bf16Matrix`: a bf16 weight's GEMV, and its matmul for prefill;
 - `attend_token`: one token's attention over a layer's cache, `attend_chunk` a prefill chunk's;
 - `DecodeLayer`: a whole block's one-token step, chaining the above in C;
-- `mxfp4_matmul`: prefill's expert matmuls (the weights are expanded in registers only).
+- `mxfp4_matmul`: prefill's expert matmuls (the weights are expanded in registers only), and
+  `swiglu` between them.
 
 The MXFP4 kernels read blocks and scales with rows in quads (`quad_blocks`, `quad_scales`;
 the engine arranges the experts so once, at load).
@@ -63,6 +64,7 @@ _SIGNATURES = {
     "bf16_gemv": [_P, _P, _P, _P, _I64, _I64, ctypes.c_int],
     "mxfp4_matmul": [_P, _P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
     "bf16_matmul": [_P, _I64, _I64, _P, _I64, _P, ctypes.c_int],
+    "swiglu_rows": [_P, _P, _I64, _I64, ctypes.c_float, _P, ctypes.c_int],
     "attend_chunk": [_P, _P, _P, _P, *[_I64] * 11, ctypes.c_float, _P, ctypes.c_int, ctypes.c_int],
     "decode_layer": [_P, _P, _P, _P, *_SLOT, ctypes.c_int, ctypes.c_int],
     "attend_token": [_P, _P, _P, _P, *_SLOT, *[_I64] * 3, ctypes.c_float, _P, ctypes.c_int],
@@ -391,6 +393,23 @@ def mxfp4_matmul(blocks: torch.Tensor, scales: torch.Tensor, x: torch.Tensor) ->
         n,
         out.data_ptr(),
         torch.get_num_threads(),
+    )
+    return out
+
+
+def swiglu(h: torch.Tensor, bias: torch.Tensor, limit: float) -> torch.Tensor:
+    """gpt-oss's SwiGLU (`layers.swiglu`) of `h + bias`, fp32 `[n, I]`, for fp32 h `[n, 2I]`
+    (rows interleaving gate and linear) and bias `[2I]`, I a multiple of 8, in one pass."""
+    if h.dtype != torch.float32 or h.dim() != 2 or h.shape[1] % 16:
+        raise ValueError("h must be fp32 [n, 2I], I a multiple of 8")
+    n, width = h.shape
+    if bias.dtype != torch.float32 or bias.shape != (width,):
+        raise ValueError(f"bias must be fp32 [{width}]")
+    h, bias = h.contiguous(), bias.contiguous()
+    _check_cpu(h, bias)
+    out = torch.empty(n, width // 2)
+    _library().swiglu_rows(
+        h.data_ptr(), bias.data_ptr(), n, width // 2, limit, out.data_ptr(), torch.get_num_threads()
     )
     return out
 

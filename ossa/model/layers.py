@@ -346,7 +346,7 @@ class KernelExperts(Experts):
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
         h = kernel.mxfp4_matmul(self.mlp1.blocks[e], self.mlp1.scales[e], x)
-        h = swiglu(h.add_(self.mlp1.bias[e]), self.limit)
+        h = kernel.swiglu(h, self.mlp1.bias[e], self.limit)
         return kernel.mxfp4_matmul(self.mlp2.blocks[e], self.mlp2.scales[e], h).add_(
             self.mlp2.bias[e]
         )

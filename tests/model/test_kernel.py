@@ -50,6 +50,21 @@ def test_moe_matches_dequantized_experts(avx2, monkeypatch):
     assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
 
 
+def test_swiglu_matches_torch_and_checks_its_input():
+    """Prefill's SwiGLU between the expert matmuls: clamps on both sides of the limit, and
+    sigmoids from saturated to flat, as layers.swiglu computes them."""
+    gen = torch.Generator().manual_seed(3)
+    h, bias = torch.randn(7, 96, generator=gen) * 6, torch.randn(96, generator=gen)
+    got = kernel.swiglu(h, bias, 7.0)
+    expected = swiglu((h + bias).double(), 7.0)
+    assert got.shape == (7, 48) and got.dtype == torch.float32
+    assert torch.allclose(got.double(), expected, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        kernel.swiglu(torch.zeros(2, 24), torch.zeros(24), 7.0)
+    with pytest.raises(ValueError, match="bias"):
+        kernel.swiglu(h, torch.zeros(95), 7.0)
+
+
 def test_moe_rejects_mismatched_input():
     gen = torch.Generator().manual_seed(1)
     mlp1, mlp2 = in_quads(random_experts(gen, 2, 64, 32)), in_quads(random_experts(gen, 2, 32, 32))

@@ -44,6 +44,18 @@ static inline void swiglu8(const float *h, const float *bias, float limit, float
     _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_add_ps(l, one)));
 }
 
+/* out [n, inter] = SwiGLU of h [n, 2 * inter] (rows interleaving gate and linear) plus the
+   bias [2 * inter], inter a multiple of 8: prefill's experts between their two matmuls. In
+   torch, the bias add and SwiGLU's six passes over h took 4% of a gpt-oss-20b prefill; this one
+   pass takes half as long. */
+void swiglu_rows(const float *h, const float *bias, int64_t n, int64_t inter, float limit,
+                 float *out, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t i = 0; i < inter; i += 8)
+            swiglu8(h + r * 2 * inter + 2 * i, bias + 2 * i, limit, out + r * inter + i);
+}
+
 typedef void (*dot_fn)(const uint8_t *, const uint8_t *, const float *, int64_t, float *);
 typedef int64_t (*slot_fn)(int64_t);
 /* A token's routed experts: out = sum_n weight[n] * (W2_e @ swiglu(W1_e @ x + b1_e) + b2_e),
