@@ -33,6 +33,7 @@ from ossa.sandbox.kernel import INTERRUPT_GRACE, MAX_REQUEST, max_reply
 START_TIMEOUT = 30.0  # seconds for a (re)started container's supervisor to say it is ready
 SUPERVISOR_SLACK = 10.0  # seconds, past the grace, for the supervisor to restart a worker
 OOM_SETTLE = 2.0  # seconds to wait for a dying sandbox to show whether memory killed it
+SIGKILLED = 128 + 9  # a container's exit status when SIGKILL ended its first process
 DOCKER_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 KEPT_FILES = "the kernel was restarted: variables and imports were lost, files in /mnt/data kept"
 LOST_FILES = "the sandbox was restarted: variables, imports and files in /mnt/data were lost"
@@ -423,15 +424,21 @@ class Session:
 
     def _container_oom(self) -> bool:
         """Whether memory killed the container whose channel just closed (under gVisor the
-        whole sandbox goes down). Docker's flag can trail the death: for a moment the container
-        can still look running, and containerd may deliver the OOM event after the exit event
-        (containerd#12260), so a stopped container is watched until OOM_SETTLE before it
-        counts as not killed by memory."""
+        whole sandbox goes down). Docker's flag can trail the death, or never come: for a
+        moment the container can still look running, and containerd may deliver the OOM event
+        after the exit event (containerd#12260) or lose it (seen twice under gVisor in CI,
+        with OOM_SETTLE waited out). So a stopped container also counts as killed by memory
+        when SIGKILL ended it (exit status 137): nothing in it can send its PID 1 that
+        signal, and this session was not stopping it; only a kernel's memory killer, or
+        someone outside killing it by hand, does."""
         deadline = time.monotonic() + OOM_SETTLE
         try:
             while True:
                 self._container.reload()
-                if self._container.attrs["State"].get("OOMKilled"):
+                state = self._container.attrs["State"]
+                if state.get("OOMKilled") or (
+                    not state.get("Running") and state.get("ExitCode") == SIGKILLED
+                ):
                     return True
                 if time.monotonic() >= deadline:
                     return False
