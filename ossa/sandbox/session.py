@@ -426,8 +426,8 @@ class Session:
         """Whether memory killed the container whose channel just closed (under gVisor the
         whole sandbox goes down). Docker's flag can trail the death, or never come: for a
         moment the container can still look running, and containerd may deliver the OOM event
-        after the exit event (containerd#12260) or lose it (seen twice under gVisor in CI,
-        with OOM_SETTLE waited out). So a stopped container also counts as killed by memory
+        after the exit event (containerd#12260) or lose it (seen under gVisor in CI, the
+        whole OOM_SETTLE waited out). So a stopped container also counts as killed by memory
         when SIGKILL ended it (exit status 137): nothing in it can send its PID 1 that
         signal, and this session was not stopping it; only a kernel's memory killer, or
         someone outside killing it by hand, does."""
