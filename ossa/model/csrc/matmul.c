@@ -7,10 +7,8 @@
    vector (moe.c); prefill's matmuls are tiles of four tokens, at ~95% of the FMA peak here,
    where torch's GEMM on weights dequantized in advance ran at a third of it. With AVX2 only
    (16 registers, no 16-bit permutes), one row against up to eight vectors, below. */
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "matmul.h"
 #include "simd.h"
