@@ -112,10 +112,7 @@ AVX512 void mxfp4_dot4_avx512(const uint8_t *b, const uint8_t *s, const float *x
 AVX512 __attribute__((always_inline)) static inline void matmul(const int kind, const void *w, const uint8_t *s, int64_t rows,
                           int64_t groups, const float *x, int64_t n, float *out, int threads) {
     int64_t cols = 32 * groups, row_bytes = kind == MXFP4 ? 16 * groups : 64 * groups;
-    float *xs = floats(n * cols);
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < cols; i++)
-            xs[t * cols + (kind == MXFP4 ? avx512_slot(i) : bf16_slot(i))] = x[t * cols + i];
+    float *xs = in_slots(x, n, cols, kind == MXFP4 ? avx512_slot : bf16_slot);
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r = 0; r < rows; r += 4) {
         const void *wr = (const uint8_t *)w + r * row_bytes;
@@ -240,12 +237,7 @@ __attribute__((always_inline)) static inline void row_block(const int kind, cons
 static void matmul_avx2(const int kind, const void *w, const uint8_t *s, int64_t rows,
                         int64_t groups, const float *x, int64_t n, float *out, int threads) {
     int64_t cols = 32 * groups;
-    float *xs = NULL; /* MXFP4: the vectors in avx2_slot order */
-    if (kind == MXFP4) {
-        xs = floats(n * cols);
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t i = 0; i < cols; i++) xs[t * cols + avx2_slot(i)] = x[t * cols + i];
-    }
+    float *xs = kind == MXFP4 ? in_slots(x, n, cols, avx2_slot) : NULL; /* bf16: element order */
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
         if (kind == MXFP4)

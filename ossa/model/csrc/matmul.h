@@ -19,6 +19,17 @@ static inline uint16_t scaled_e2m1_bf16(int s, int c) {
     return (uint16_t)(bits >> 16);
 }
 
+/* Where a kernel wants element i of its input vectors (the order its expanded weights come
+   in), and n vectors of `cols` floats so reordered, in a new buffer for free(). */
+typedef int64_t (*slot_fn)(int64_t);
+
+static inline float *in_slots(const float *x, int64_t n, int64_t cols, slot_fn slot) {
+    float *xs = floats(n * cols);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < cols; i++) xs[t * cols + slot(i)] = x[t * cols + i];
+    return xs;
+}
+
 /* MXFP4 weights as the kernels read them: rows in quads, and each quad stored group by group,
    a group holding its four rows' 16 bytes of codes (blocks [R/4, G, 4, 16]) or their four
    scale bytes (scales [R/4, G, 4]); kernel.py's quad_blocks / quad_scales arrange them so at

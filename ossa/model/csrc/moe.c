@@ -57,7 +57,6 @@ void swiglu_rows(const float *h, const float *bias, int64_t n, int64_t inter, fl
 }
 
 typedef void (*dot_fn)(const uint8_t *, const uint8_t *, const float *, int64_t, float *);
-typedef int64_t (*slot_fn)(int64_t);
 /* A token's routed experts: out = sum_n weight[n] * (W2_e @ swiglu(W1_e @ x + b1_e) + b2_e),
    e = experts[n], for blocks/scales of all of a layer's experts in quads (matmul.h) and biases
    as in the checkpoint (mlp1 rows interleave gate and linear). One parallel region, three
@@ -69,11 +68,10 @@ static void moe_with(dot_fn dot, slot_fn slot, const float *x, float *out,
                      const float *bias1, const uint8_t *blocks2, const uint8_t *scales2,
                      const float *bias2, float limit, int threads) {
     int64_t g1 = hidden / 32, g2 = inter / 32;
-    float *xs = floats(hidden);
+    float *xs = in_slots(x, 1, hidden, slot);
     float *h = floats(k * 2 * inter);
     float *act = floats(k * inter); /* per expert, in slot order */
     float *y = floats(k * hidden);
-    for (int64_t i = 0; i < hidden; i++) xs[slot(i)] = x[i];
     #pragma omp parallel num_threads(threads)
     {
         #pragma omp for schedule(static)
